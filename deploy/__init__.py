@@ -1,0 +1,1 @@
+"""KAI ML platform deploy tool: charts, environments, local control plane, benchmark releases."""

@@ -1,0 +1,1 @@
+"""The project's local Kubernetes control plane (kwok binary runtime) and its fake nodes."""

@@ -1,0 +1,184 @@
+"""A real control plane on loopback: etcd, kube-apiserver (secure port, RBAC, default admission
+plugins), kube-controller-manager, kube-scheduler and the kwok controller, started by kwokctl's
+binary runtime from the project's own builds. Nothing is downloaded at run time."""
+
+import contextlib
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from deploy import tools
+from deploy.cluster.nodes import apply_nodes, fake_nodes
+from deploy.errors import ClusterError
+from deploy.nodepools import NodePool
+from deploy.paths import REPO, state_dir
+
+DEFAULT_NAME = "kaiml"
+Log = Callable[[str], None]
+
+
+def _versions() -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in (REPO / "tools" / "versions.env").read_text().splitlines())
+    return {k.strip(): v.strip() for k, v in (p for p in pairs if len(p) == 2) if not k.startswith("#")}
+
+
+@dataclass
+class LocalCluster:
+    name: str = DEFAULT_NAME
+
+    @property
+    def workdir(self) -> Path:
+        return state_dir() / "kwok"
+
+    @property
+    def cluster_dir(self) -> Path:
+        return self.workdir / "clusters" / self.name
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.cluster_dir / "kubeconfig.yaml"
+
+    def exists(self) -> bool:
+        return self.kubeconfig.exists()
+
+    def _kwokctl(self, *args: str, capture: bool = False, timeout: float | None = None) -> str:
+        env = {**os.environ, "KWOK_WORKDIR": str(self.workdir)}
+        cmd = [str(tools.tool("kwokctl")), "--name", self.name, *args]
+        try:
+            done = subprocess.run(cmd, env=env, text=True, capture_output=capture, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise ClusterError(f"`kwokctl {' '.join(args)}` did not finish within {timeout:.0f}s.") from None
+        if done.returncode != 0:
+            detail = (done.stderr or "").strip()[-2000:] if capture else "see the output above"
+            raise ClusterError(f"`kwokctl {' '.join(args)}` failed (exit {done.returncode}): {detail}")
+        return done.stdout or ""
+
+    def _config_file(self, bins: dict[str, Path]) -> Path:
+        v = _versions()
+        options = {
+            "runtime": "binary",
+            "securePort": True,
+            "kubeAuthorization": True,  # RBAC (and Node) authorization
+            "kubeAdmission": True,  # keep kube-apiserver's default admission plugins
+            "bindAddress": "127.0.0.1",
+            "kubeVersion": v["KUBERNETES_VERSION"],
+            "etcdVersion": v["ETCD_VERSION"].lstrip("v"),
+            "kwokVersion": v["KWOK_VERSION"],
+            "kubeApiserverBinary": str(bins["kube-apiserver"]),
+            "kubeControllerManagerBinary": str(bins["kube-controller-manager"]),
+            "kubeSchedulerBinary": str(bins["kube-scheduler"]),
+            "kubectlBinary": str(bins["kubectl"]),
+            "kwokControllerBinary": str(bins["kwok"]),
+            "etcdBinary": str(bins["etcd"]),
+        }
+        doc = {"apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokctlConfiguration", "options": options}
+        path = self.workdir / f"{self.name}.kwokctl.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        return path
+
+    def up(self, pools: dict[str, NodePool], log: Log = print, build: bool = True) -> Path:
+        """Start the cluster (reusing a healthy one), create the pools' fake nodes, wait until
+        it schedules; return the kubeconfig path."""
+        bins = tools.ensure(tools.CONTROL_PLANE, build=build)
+        if self.exists() and not self.healthy():
+            log(f"removing stale local cluster {self.name!r}")
+            self.down()
+        if not self.exists():
+            log(f"starting local control plane {self.name!r} (Kubernetes {_versions()['KUBERNETES_VERSION']})")
+            cfg = self._config_file(bins)
+            started = time.monotonic()
+            # kwokctl's own log is JSON noise on success; it is shown when creation fails.
+            self._kwokctl("create", "cluster", "--config", str(cfg), "--kubeconfig", "", "--wait", "3m", capture=True)
+            log(f"control plane answered after {time.monotonic() - started:.1f}s")
+        nodes = fake_nodes(pools)
+        log(f"creating {len(nodes)} fake nodes from {len(pools)} node pools")
+        apply_nodes(client.CoreV1Api(self.api_client()), nodes)
+        self.wait_ready(log)
+        return self.kubeconfig
+
+    def down(self) -> None:
+        """Stop every process of the cluster and remove its state; a no-op when there is none."""
+        if self.cluster_dir.exists():
+            try:
+                self._kwokctl("delete", "cluster", "--kubeconfig", "", capture=True, timeout=120)
+            except ClusterError:
+                # Half-created clusters can confuse kwokctl: kill what its pid files name.
+                self._kill_pids()
+        if self.cluster_dir.exists():
+            shutil.rmtree(self.cluster_dir, ignore_errors=True)
+
+    def _pids(self) -> dict[str, int]:
+        pids = {}
+        for pidfile in (self.cluster_dir / "pids").glob("*.pid"):
+            try:
+                pids[pidfile.stem] = int(pidfile.read_text().strip())
+            except ValueError:
+                continue
+        return pids
+
+    def _kill_pids(self) -> None:
+        for pid in self._pids().values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+
+    def api_client(self) -> client.ApiClient:
+        return config.new_client_from_config(config_file=str(self.kubeconfig))
+
+    def healthy(self) -> bool:
+        try:
+            api = client.VersionApi(self.api_client())
+            api.get_code(_request_timeout=3)
+            return True
+        except Exception:
+            return False
+
+    def wait_ready(self, log: Log = print, timeout: float = 180) -> None:
+        """Ready means: the API answers, every fake node is Ready, and the controller manager has
+        made the default ServiceAccount (without it no pod is admitted)."""
+        core = client.CoreV1Api(self.api_client())
+        deadline = time.monotonic() + timeout
+        waiting_for = "the API server"
+        while time.monotonic() < deadline:
+            try:
+                nodes = core.list_node().items
+                not_ready = [n.metadata.name for n in nodes if not _node_ready(n)]
+                if not_ready:
+                    waiting_for = f"{len(not_ready)} nodes to become Ready"
+                else:
+                    core.read_namespaced_service_account("default", "default")
+                    log(f"local cluster {self.name!r} is ready: {len(nodes)} nodes")
+                    return
+            except ApiException as err:
+                waiting_for = "the default ServiceAccount" if err.status == 404 else f"the API ({err.reason})"
+            except Exception as err:  # connection refused while starting
+                waiting_for = f"the API server ({type(err).__name__})"
+            time.sleep(0.5)
+        raise ClusterError(
+            f"local cluster {self.name!r} not ready after {timeout:.0f}s: still waiting for {waiting_for}."
+        )
+
+    def memory_rss(self) -> dict[str, int]:
+        """Resident memory (bytes) of each control-plane process, from /proc."""
+        usage = {}
+        for component, pid in self._pids().items():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmRSS:"):
+                    usage[component] = int(line.split()[1]) * 1024
+        return usage
+
+
+def _node_ready(node: client.V1Node) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in (node.status.conditions or []))

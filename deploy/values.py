@@ -1,0 +1,60 @@
+"""Load an environment's values: the umbrella chart's defaults deep-merged with values/<env>.yaml."""
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deploy.errors import ValuesError
+from deploy.paths import CHARTS, VALUES
+
+UMBRELLA = CHARTS / "platform"
+
+
+def environments(values_dir: Path = VALUES) -> list[str]:
+    """Names of the environments that have a values file."""
+    return sorted(p.stem for p in values_dir.glob("*.yaml"))
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Parse one YAML mapping; errors name the file and line."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ValuesError(f"values file {path} does not exist.") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(err, "problem", None) or str(err)
+        raise ValuesError(f"{where}: invalid YAML: {problem}.") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValuesError(f"{path}: the top level must be a mapping of keys to values, not {type(data).__name__}.")
+    return data
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Helm's merge rule: maps merge key by key, everything else (lists included) is replaced."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def environment_file(env: str, values_dir: Path = VALUES) -> Path:
+    path = values_dir / f"{env}.yaml"
+    if not path.exists():
+        known = ", ".join(environments(values_dir)) or "none"
+        raise ValuesError(f"unknown environment {env!r}: there is no {path} (known environments: {known}).")
+    return path
+
+
+def load_environment(env: str, values_dir: Path = VALUES) -> dict[str, Any]:
+    """The values `helm install platform charts/platform -f values/<env>.yaml` would see."""
+    return deep_merge(read_yaml(UMBRELLA / "values.yaml"), read_yaml(environment_file(env, values_dir)))

@@ -1,0 +1,50 @@
+"""Session fixtures shared by every test folder: the real tools and the local control plane."""
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy import tools
+from deploy.cluster.local import LocalCluster
+from deploy.nodepools import node_pools
+from deploy.values import load_environment
+
+# One fixed name so that a crashed run's cluster is found and replaced by the next run.
+TEST_CLUSTER = os.environ.get("KAIML_TEST_CLUSTER", "kaiml-test")
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[LocalCluster]:
+    """The local control plane with fake nodes from the dev environment's node pools.
+
+    Torn down at the end of the session, on SIGTERM, and (for a crash that skipped both)
+    by the next session and by `.ci/run`, which remove a stale cluster of the same name first."""
+    local = LocalCluster(TEST_CLUSTER)
+    local.down()
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: object) -> None:
+        local.down()
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        local.up(node_pools(load_environment("dev")), log=lambda m: print(f"[cluster] {m}"))
+        yield local
+    finally:
+        local.down()
+        signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(cluster: LocalCluster) -> Path:
+    return cluster.kubeconfig
+
+
+@pytest.fixture(scope="session")
+def kubectl(kubeconfig: Path) -> list[str]:
+    """Command prefix for the project's own kubectl against the test cluster."""
+    return [str(tools.tool("kubectl")), "--kubeconfig", str(kubeconfig)]

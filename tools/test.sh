@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The project's whole test run, as CI runs it: Python env, tools (built once, cached),
+# lint, generated-docs check, then pytest against the real helm and a real control plane.
+# Extra arguments go to pytest (e.g. tools/test.sh tests/charts -k lint).
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+# shellcheck source=bootstrap.sh
+source "$repo/tools/bootstrap.sh"
+bash tools/build-tools.sh
+export PATH=$repo/.tools/bin:$venv/bin:$PATH
+echo "== ruff"
+ruff check .
+echo "== removing a stale test cluster, if any"
+python -m deploy cluster down --name "${KAIML_TEST_CLUSTER:-kaiml-test}"
+echo "== pytest"
+exec python -m pytest "$@"
