@@ -56,3 +56,14 @@ def node_pools(values: dict[str, Any]) -> dict[str, NodePool]:
             test_nodes=int(spec.get("testNodes", 0)),
         )
     return pools
+
+
+def union(*pool_sets: dict[str, NodePool]) -> dict[str, NodePool]:
+    """Pools of several environments sharing one cluster: a pool defined by more than one keeps
+    the definition that asks for the most test nodes."""
+    merged: dict[str, NodePool] = {}
+    for pools in pool_sets:
+        for name, pool in pools.items():
+            if name not in merged or pool.test_nodes > merged[name].test_nodes:
+                merged[name] = pool
+    return merged

@@ -9,8 +9,8 @@ import pytest
 
 from deploy import tools
 from deploy.cluster.local import LocalCluster
-from deploy.nodepools import node_pools
-from deploy.values import load_environment
+from deploy.nodepools import node_pools, union
+from deploy.values import environments, load_environment
 
 # One fixed name so that a crashed run's cluster is found and replaced by the next run.
 TEST_CLUSTER = os.environ.get("KAIML_TEST_CLUSTER", "kaiml-test")
@@ -18,7 +18,8 @@ TEST_CLUSTER = os.environ.get("KAIML_TEST_CLUSTER", "kaiml-test")
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[LocalCluster]:
-    """The local control plane with fake nodes from the dev environment's node pools.
+    """The local control plane with fake nodes for the node pools of every environment, so that
+    each environment can be installed side by side as on a shared cluster.
 
     Torn down at the end of the session, on SIGTERM, and (for a crash that skipped both)
     by the next session and by `.ci/run`, which remove a stale cluster of the same name first."""
@@ -32,7 +33,8 @@ def cluster() -> Iterator[LocalCluster]:
 
     signal.signal(signal.SIGTERM, on_term)
     try:
-        local.up(node_pools(load_environment("dev")), log=lambda m: print(f"[cluster] {m}"))
+        pools = union(*(node_pools(load_environment(env)) for env in environments()))
+        local.up(pools, log=lambda m: print(f"[cluster] {m}"))
         yield local
     finally:
         local.down()

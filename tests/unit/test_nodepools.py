@@ -1,0 +1,51 @@
+"""Node pools are read from values as data; fake nodes carry exactly their pool's definition."""
+
+import pytest
+
+from deploy.cluster.nodes import fake_nodes
+from deploy.errors import ValuesError
+from deploy.nodepools import NodePool, node_pools, union
+
+GPU_POOL = {
+    "labels": {"node-type": "gpu-optimized", "gpu-type": "nvidia-t4"},
+    "taints": [{"key": "node-type", "value": "gpu-optimized", "effect": "NoSchedule"}],
+    "gpu": {"type": "nvidia-t4", "count": 4},
+    "capacity": {"cpu": "32", "memory": "128Gi"},
+    "testNodes": 2,
+}
+
+
+def test_pools_parse_into_selectors_tolerations_and_capacity() -> None:
+    pool = node_pools({"global": {"nodePools": {"gpu-optimized": GPU_POOL}}})["gpu-optimized"]
+    assert pool.node_selector() == {"node-type": "gpu-optimized", "gpu-type": "nvidia-t4"}
+    assert pool.tolerations() == [
+        {"key": "node-type", "operator": "Equal", "value": "gpu-optimized", "effect": "NoSchedule"}
+    ]
+    assert pool.node_capacity() == {"cpu": "32", "memory": "128Gi", "pods": "110", "nvidia.com/gpu": "4"}
+
+
+def test_fake_nodes_carry_labels_taints_and_gpus_spread_over_zones() -> None:
+    nodes = fake_nodes(node_pools({"global": {"nodePools": {"gpu-optimized": GPU_POOL}}}))
+    assert [n["metadata"]["name"] for n in nodes] == ["gpu-optimized-0", "gpu-optimized-1"]
+    assert {n["metadata"]["labels"]["topology.kubernetes.io/zone"] for n in nodes} == {"zone-a", "zone-b"}
+    for node in nodes:
+        assert node["metadata"]["labels"]["gpu-type"] == "nvidia-t4"
+        assert node["spec"]["taints"] == GPU_POOL["taints"]
+        assert node["status"]["allocatable"]["nvidia.com/gpu"] == "4"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({}, "global.nodePools is missing"),
+        ({"global": {"nodePools": {"x": {"labels": {}}}}}, "global.nodePools.x.labels"),
+    ],
+)
+def test_bad_pools_name_the_key(values: dict, message: str) -> None:
+    with pytest.raises(ValuesError, match=message):
+        node_pools(values)
+
+
+def test_union_keeps_the_larger_pool() -> None:
+    small, big = NodePool("a", {"k": "v"}, test_nodes=1), NodePool("a", {"k": "v"}, test_nodes=3)
+    assert union({"a": small}, {"a": big}, {"a": small})["a"] is big
