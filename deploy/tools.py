@@ -17,7 +17,7 @@ def tool(name: str) -> Path:
         return path
     raise ToolMissingError(
         f"`{name}` is not installed in {tools_bin()}. Build the project's tools once with "
-        f"`{TOOLS_SCRIPT.relative_to(TOOLS_SCRIPT.parent.parent)}` (a cold build takes 20-40 minutes on "
+        f"`{TOOLS_SCRIPT.relative_to(TOOLS_SCRIPT.parent.parent)}` (a cold build takes about 10 minutes on "
         "2 cores and is cached afterwards), or point KAIML_TOOLS_BIN at a folder that has it."
     )
 

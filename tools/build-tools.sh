@@ -96,7 +96,7 @@ build_kubernetes() {
   local v=$KUBERNETES_VERSION minor=${KUBERNETES_VERSION#v1.}
   minor=${minor%%.*}
   cached kubernetes "$v" kube-apiserver kube-controller-manager kube-scheduler kubectl && return
-  log "building Kubernetes $v control plane (cold build: 15-30 min on 2 cores)"
+  log "building Kubernetes $v control plane (cold: about 5 minutes on 2 cores)"
   local ld="-s -w" pkg
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ld+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
