@@ -2,11 +2,13 @@
 only assembles the command groups, parses root options and maps errors to exit codes."""
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from deploy.commands import cluster
+from deploy.commands import cluster, diff, nodes, plan, releases
+from deploy.commands import options as o
 from deploy.console import console
 from deploy.errors import DeployError
 
@@ -22,22 +24,97 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(cluster.app, name="cluster")
+app.command("plan")(plan.plan)
+app.command("diff")(diff.diff)
+app.command("status")(releases.status)
+app.command("rollback")(releases.rollback)
+app.command("destroy")(releases.destroy)
+app.command("nodes")(nodes.nodes)
 
 
 @app.callback(invoke_without_command=True)
 def root(
     ctx: typer.Context,
-    local: Annotated[bool, typer.Option("--local", help="Deploy to the project's local control plane.")] = False,
-    env: Annotated[str, typer.Option("--env", "-e", help="Environment: the name of a file in values/.")] = "dev",
+    env: o.Env = "dev",
+    context: o.Context = None,
+    kubeconfig: o.Kubeconfig = None,
+    local: o.Local = False,
+    registry: o.Registry = None,
+    tag: o.Tag = None,
+    values: o.ValuesFiles = None,
+    sets: o.Sets = None,
+    only: o.Only = None,
+    with_deps: o.WithDeps = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Render and validate every release; touch no cluster.")
+    ] = False,
+    release_namespace: o.ReleaseNamespace = "default",
+    parallel: o.Parallel = 4,
+    timeout: o.Timeout = "5m",
+    missing_pools: Annotated[
+        o.MissingPools, typer.Option("--missing-pools", help="Node pools without nodes: warn or fail.")
+    ] = o.MissingPools.warn,
+    force: Annotated[bool, typer.Option("--force", help="Upgrade releases even when nothing changed.")] = False,
+    keep_run: Annotated[
+        bool, typer.Option("--keep-run", help="Keep the run folder (runs/<time>-<env>/) after a success too.")
+    ] = False,
+    output: o.OutputOpt = o.Output.text,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
 ) -> None:
-    """With no command: deploy ENV (to the local control plane when no --context is given)."""
-    if ctx.invoked_subcommand is not None:
-        return
-    from deploy.install import install_environment  # only this path needs helm
+    """With no command: deploy ENV (to the local control plane when no --context is given).
 
-    local_cluster = cluster.local_cluster_up(env)
-    install_environment(env, kubeconfig=local_cluster.kubeconfig)
+    Values, later wins: charts/platform/values.yaml, values/ENV.yaml[.j2], each -f file, --registry/--tag,
+    each --set. Files ending .j2 are jinja2 templates (StrictUndefined) with env, context, registry, tag,
+    namespace and local. The final values of each release are written to runs/<time>-ENV/, kept when
+    something fails. Releases apply level by level (cluster, policy, components in parallel, workflows);
+    a release whose chart and values did not change is skipped."""
+    if ctx.invoked_subcommand is not None:
+        given = [
+            f"--{name.replace('_', '-')}"
+            for name in ctx.params
+            if name != "debug" and getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
+        ]
+        if given:
+            raise typer.BadParameter(
+                f"{', '.join(given)} must come after the command: ./deploy.sh {ctx.invoked_subcommand} {given[0]} ..."
+            )
+        return
+    from deploy.apply import ReleaseFailedError
+    from deploy.deployer import deploy
+    from deploy.report import failure_paragraph, print_summary, progress
+
+    req = o.request(
+        env=env,
+        context=context,
+        kubeconfig=kubeconfig,
+        local=local,
+        registry=registry,
+        tag=tag,
+        values=values,
+        sets=sets,
+        only=only,
+        with_deps=with_deps,
+        release_namespace=release_namespace,
+        parallel=parallel,
+        timeout=timeout,
+        dry_run=dry_run,
+        missing_pools=missing_pools.value,
+        keep_run=keep_run,
+        force=force,
+    )
+    result = deploy(req, progress=lambda plan: progress(plan, enabled=output != o.Output.json))
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    extra = {"dry_run": dry_run, "seconds": round(result.seconds, 2), "run_folder": _str(result.kept_run)}
+    print_summary(result.outcomes, result.prepared.plan, output.value, **extra)
+    if dry_run and output != o.Output.json:
+        console.print(f"dry run: the values and manifests of each release are in {result.kept_run}", highlight=False)
+    if not result.ok:
+        raise ReleaseFailedError(failure_paragraph(result.outcomes, result.kept_run))
+
+
+def _str(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def main() -> None:

@@ -5,9 +5,10 @@ binary runtime from the project's own builds. Nothing is downloaded at run time.
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,12 @@ class LocalCluster:
     @property
     def kubeconfig(self) -> Path:
         return self.cluster_dir / "kubeconfig.yaml"
+
+    @property
+    def _unused_kubeconfig(self) -> Path:
+        """kwokctl insists on a kubeconfig to add the cluster's context to (and remove it from): a
+        path of our own keeps it away from the user's ~/.kube/config."""
+        return self.workdir / f"{self.name}.unused-kubeconfig.yaml"
 
     def exists(self) -> bool:
         return self.kubeconfig.exists()
@@ -97,7 +104,17 @@ class LocalCluster:
             cfg = self._config_file(bins)
             started = time.monotonic()
             # kwokctl's own log is JSON noise on success; it is shown when creation fails.
-            self._kwokctl("create", "cluster", "--config", str(cfg), "--kubeconfig", "", "--wait", "3m", capture=True)
+            self._kwokctl(
+                "create",
+                "cluster",
+                "--config",
+                str(cfg),
+                "--kubeconfig",
+                str(self._unused_kubeconfig),
+                "--wait",
+                "3m",
+                capture=True,
+            )
             log(f"control plane answered after {time.monotonic() - started:.1f}s")
         nodes = fake_nodes(pools)
         log(f"creating {len(nodes)} fake nodes from {len(pools)} node pools")
@@ -107,14 +124,14 @@ class LocalCluster:
 
     def down(self) -> None:
         """Stop every process of the cluster and remove its state; a no-op when there is none."""
-        if self.cluster_dir.exists():
-            try:
-                self._kwokctl("delete", "cluster", "--kubeconfig", "", capture=True, timeout=120)
-            except ClusterError:
-                # Half-created clusters can confuse kwokctl: kill what its pid files name.
-                self._kill_pids()
-        if self.cluster_dir.exists():
-            shutil.rmtree(self.cluster_dir, ignore_errors=True)
+        if not self.cluster_dir.exists():
+            return
+        pids = self._pids()
+        # A half-created or crashed cluster can confuse kwokctl; the pids below go regardless.
+        with contextlib.suppress(ClusterError):
+            self._kwokctl("delete", "cluster", "--kubeconfig", str(self._unused_kubeconfig), capture=True, timeout=120)
+        _stop(pids.values())
+        shutil.rmtree(self.cluster_dir, ignore_errors=True)
 
     def _pids(self) -> dict[str, int]:
         pids = {}
@@ -125,18 +142,14 @@ class LocalCluster:
                 continue
         return pids
 
-    def _kill_pids(self) -> None:
-        for pid in self._pids().values():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, 9)
-
     def api_client(self) -> client.ApiClient:
         return config.new_client_from_config(config_file=str(self.kubeconfig))
 
     def healthy(self) -> bool:
         try:
-            api = client.VersionApi(self.api_client())
-            api.get_code(_request_timeout=3)
+            api_client = self.api_client()
+            api_client.configuration.retries = 0  # one quick question, not three slow ones
+            client.VersionApi(api_client).get_code(_request_timeout=3)
             return True
         except Exception:
             return False
@@ -182,3 +195,28 @@ class LocalCluster:
 
 def _node_ready(node: client.V1Node) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in (node.status.conditions or []))
+
+
+def _alive(pid: int) -> bool:
+    """True while the process runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _stop(pids: Iterable[int], grace: float = 10) -> None:
+    """Make sure the processes are gone: kwokctl only signals them, and a process that ignores
+    SIGTERM (or whose stop kwokctl never sent) would hold its ports into the next start."""
+    pids = [p for p in pids if _alive(p)]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.1)
+    for pid in pids:
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

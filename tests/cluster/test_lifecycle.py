@@ -6,22 +6,12 @@ import signal
 
 import pytest
 
-from deploy.cluster.local import LocalCluster
+from deploy.cluster.local import LocalCluster, _alive
 from deploy.nodepools import NodePool
 
 pytestmark = pytest.mark.cluster
 
 POOLS = {"cpu": NodePool("cpu", {"node-type": "cpu"}, test_nodes=1)}
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A killed child of a dead parent may linger as a zombie until reaped.
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split()[2] != "Z"
 
 
 def test_a_crashed_cluster_is_replaced_and_down_cleans_up() -> None:
@@ -42,4 +32,4 @@ def test_a_crashed_cluster_is_replaced_and_down_cleans_up() -> None:
     finally:
         local.down()
     assert not local.cluster_dir.exists()
-    assert not [pid for pid in {**first, **second}.values() if alive(pid)]
+    assert not [pid for pid in {**first, **second}.values() if _alive(pid)]

@@ -1,0 +1,160 @@
+"""Benchmark of the deploy tool on the local control plane.
+
+1. cold deploy of ENV vs the critical path of its levels (sum over levels of the slowest release);
+   target: at most 1.3x;
+2. no-op redeploy (`python -m deploy`, a fresh process, as a user runs it) vs a loop of
+   `helm upgrade --install` over the same releases with the same values; targets: at most 3 s and
+   at least 10x faster.
+
+    .venv/bin/python benchmarks/deploy_noop.py [--env dev] [--fixture] [--kubeconfig PATH]
+
+Without --kubeconfig it starts (and afterwards removes) a local cluster named kaiml-bench. With
+--fixture (or when charts/platform does not exist yet) it uses the test suite's fixture charts."""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from deploy import tools  # noqa: E402
+from deploy.apply import ApplyOptions  # noqa: E402
+from deploy.deployer import Request, deploy  # noqa: E402
+from deploy.prepare import Selection  # noqa: E402
+from deploy.render import Inputs  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--env", default="dev")
+    ap.add_argument("--fixture", action="store_true")
+    ap.add_argument("--kubeconfig", type=Path)
+    ap.add_argument("--runs", type=int, default=3, help="no-op repetitions (the median is reported)")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="kaiml-bench-"))
+    if args.fixture or not (REPO / "charts" / "platform" / "Chart.yaml").exists():
+        shutil.copytree(REPO / "tests" / "deploy" / "fixtures", work / "suite")
+        charts, values = work / "suite" / "charts", work / "suite" / "values"
+        print("chart suite: tests/deploy/fixtures (copy)")
+    else:
+        charts, values = REPO / "charts", REPO / "values"
+        print("chart suite: charts/")
+    runs = work / "runs"
+    cluster = None
+    kubeconfig = args.kubeconfig
+    if kubeconfig is None:
+        from deploy.cluster.local import LocalCluster
+        from deploy.nodepools import node_pools
+        from deploy.render import merge_inputs
+
+        merged = merge_inputs(Inputs(env=args.env), work, values, charts)
+        cluster = LocalCluster("kaiml-bench")
+        cluster.down()
+        cluster.up(node_pools(merged.values), log=lambda m: print(f"[cluster] {m}"))
+        kubeconfig = cluster.kubeconfig
+    try:
+        return bench(args, charts, values, runs, kubeconfig)
+    finally:
+        if cluster is not None:
+            cluster.down()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def bench(args: argparse.Namespace, charts: Path, values: Path, runs: Path, kubeconfig: Path) -> int:
+    req = Request(
+        inputs=Inputs(env=args.env, tag="bench"),
+        selection=Selection(),
+        kubeconfig=kubeconfig,
+        keep_run=True,
+        apply=ApplyOptions(timeout="120s"),
+        runs_root=runs,
+        values_dir=values,
+        charts_dir=charts,
+    )
+    # Build chart dependencies outside the timing (a cold deploy of a fresh clone does it once).
+    req_dry = Request(**{**req.__dict__, "dry_run": True})
+    deploy(req_dry)
+    t0 = time.monotonic()
+    result = deploy(req)
+    cold = time.monotonic() - t0
+    assert result.ok, [o.detail for o in result.outcomes]
+    per_level: dict[int, float] = {}
+    for o in result.outcomes:
+        per_level[o.release.level] = max(per_level.get(o.release.level, 0.0), o.seconds)
+    critical = sum(per_level.values())
+    applied = [o for o in result.outcomes if o.action in ("installed", "upgraded")]
+    print(
+        f"cold deploy: {len(applied)} releases in {len(per_level)} levels: {cold:.2f}s; critical path of levels "
+        f"{critical:.2f}s; ratio {cold / critical:.2f} (target <= 1.3)"
+    )
+
+    env = {
+        **os.environ,
+        "KAIML_CHARTS_DIR": str(charts),
+        "KAIML_VALUES_DIR": str(values),
+        "KAIML_RUNS_DIR": str(runs),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "deploy",
+        "--env",
+        args.env,
+        "--tag",
+        "bench",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--output",
+        "json",
+    ]
+    times = []
+    for _ in range(args.runs):
+        t0 = time.monotonic()
+        done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+        times.append(time.monotonic() - t0)
+        assert done.returncode == 0 and '"unchanged"' in done.stdout, done.stderr
+    noop = sorted(times)[len(times) // 2]
+
+    helm = str(tools.tool("helm"))
+    run_dir = result.kept_run
+    t0 = time.monotonic()
+    for o in result.outcomes:
+        rel = o.release
+        subprocess.run(
+            [
+                helm,
+                "upgrade",
+                "--install",
+                rel.name,
+                str(rel.chart_dir),
+                "--namespace",
+                "default",
+                "--values",
+                str(run_dir / "values" / f"{rel.name}.yaml"),
+                "--wait",
+                "--timeout",
+                "120s",
+                "--kubeconfig",
+                str(kubeconfig),
+            ],
+            check=True,
+            capture_output=True,
+        )
+    loop = time.monotonic() - t0
+    print(f"no-op redeploy (median of {args.runs}, fresh process each): {noop:.2f}s (target <= 3 s)")
+    print(f"loop of helm upgrade --install over the same {len(result.outcomes)} releases: {loop:.2f}s")
+    print(f"speed-up: {loop / noop:.1f}x (target >= 10x)")
+    ok = noop <= 3.0 and loop / noop >= 10 and cold / critical <= 1.3
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+{{/* Container resources; requests and limits are both required because every
+platform namespace has a ResourceQuota on them. Params: resources, key. */}}
+{{- define "platform-lib.resources" -}}
+{{- if not (and (.resources).requests (.resources).limits) -}}
+{{- fail (printf "%s: both requests and limits are required (the namespace quotas count them)" .key) -}}
+{{- end -}}
+{{- toYaml .resources -}}
+{{- end -}}
+
+{{/* priorityClassName, falling back to global.priorityClassName.
+Params: ctx, priorityClassName, key. */}}
+{{- define "platform-lib.priorityClassName" -}}
+{{- $name := .priorityClassName | default (dig "priorityClassName" "" .ctx.Values.global) -}}
+{{- if not $name -}}
+{{- fail (printf "%s: no priority class: set it or global.priorityClassName" .key) -}}
+{{- end -}}
+{{- $name -}}
+{{- end -}}
+
+{{/* Prometheus scrape annotations (metrics.enabled, metrics.path; the port is metrics.port or containerPort). */}}
+{{- define "platform-lib.prometheusAnnotations" -}}
+{{- with .Values.metrics }}
+{{- if .enabled }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .port | default $.Values.containerPort | toString | quote }}
+prometheus.io/path: {{ .path | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}

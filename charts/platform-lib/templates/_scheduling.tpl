@@ -1,0 +1,54 @@
+{{/* A node pool's definition from global.nodePools, as YAML.
+Params: ctx, pool (its name), key (the values key that named it, for the message). */}}
+{{- define "platform-lib.nodePool" -}}
+{{- $pools := dig "nodePools" dict .ctx.Values.global -}}
+{{- if not (hasKey $pools .pool) -}}
+{{- fail (printf "%s: node pool %q is not in global.nodePools (known: %s)" .key .pool (keys $pools | sortAlpha | join ", ")) -}}
+{{- end -}}
+{{- toYaml (index $pools .pool) -}}
+{{- end -}}
+
+{{/* Pod scheduling onto one pool: nodeSelector is exactly the pool's labels and the
+tolerations exactly match its taints, so adding a pool is a values edit.
+Params as platform-lib.nodePool. */}}
+{{- define "platform-lib.scheduling" -}}
+{{- $pool := include "platform-lib.nodePool" . | fromYaml -}}
+nodeSelector: {{- toYaml $pool.labels | nindent 2 }}
+{{- with $pool.taints }}
+tolerations:
+{{- range . }}
+  - key: {{ .key | quote }}
+    operator: Equal
+    value: {{ .value | default "" | quote }}
+    effect: {{ .effect }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* affinity and topologySpreadConstraints: the presets podAntiAffinity (soft | hard)
+and zoneSpread need the release's selector labels, so they are built here; the raw
+affinity / topologySpreadConstraints values pass through (a raw podAntiAffinity wins). */}}
+{{- define "platform-lib.spread" -}}
+{{- $v := .Values -}}
+{{- $selector := dict "matchLabels" (include "platform-lib.labels.matchLabels" . | fromYaml) -}}
+{{- $affinity := deepCopy ($v.affinity | default dict) -}}
+{{- if and $v.podAntiAffinity (not $affinity.podAntiAffinity) -}}
+{{- $term := dict "topologyKey" "kubernetes.io/hostname" "labelSelector" $selector -}}
+{{- if eq $v.podAntiAffinity "hard" -}}
+{{- $_ := set $affinity "podAntiAffinity" (dict "requiredDuringSchedulingIgnoredDuringExecution" (list $term)) -}}
+{{- else -}}
+{{- $_ := set $affinity "podAntiAffinity" (dict "preferredDuringSchedulingIgnoredDuringExecution" (list (dict "weight" 100 "podAffinityTerm" $term))) -}}
+{{- end -}}
+{{- end -}}
+{{- with $affinity -}}
+affinity: {{- toYaml . | nindent 2 }}
+{{ end -}}
+{{- $spread := $v.topologySpreadConstraints | default list -}}
+{{- $zone := $v.zoneSpread | default dict -}}
+{{- if $zone.enabled -}}
+{{- $spread = prepend $spread (dict "maxSkew" $zone.maxSkew "topologyKey" "topology.kubernetes.io/zone" "whenUnsatisfiable" $zone.whenUnsatisfiable "labelSelector" $selector) -}}
+{{- end -}}
+{{- with $spread -}}
+topologySpreadConstraints: {{- toYaml . | nindent 2 }}
+{{- end -}}
+{{- end -}}

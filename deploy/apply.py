@@ -1,0 +1,205 @@
+"""Apply a prepared plan: levels in order, the changed releases of one level in parallel (bounded),
+unchanged ones skipped; on the first failed level stop and report applied / failed / not started."""
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from deploy.errors import DeployError
+from deploy.events import failure_events
+from deploy.helm import PENDING, Helm, HelmError
+from deploy.plan import PlanError, Release
+from deploy.prepare import Prepared
+from deploy.state import Deployed, description
+
+# What happened to a release in a run (the summary's "action" column).
+UNCHANGED, INSTALLED, UPGRADED, RENDERED = "unchanged", "installed", "upgraded", "rendered"
+FAILED, NOT_STARTED, SKIPPED = "failed", "not started", "skipped"
+
+OnState = Callable[[Release, str], None]
+
+
+class ReleaseFailedError(DeployError):
+    """A release failed to apply; the summary says what was applied and what was not started."""
+
+    exit_code = 1
+
+
+class TemplateError(DeployError):
+    """A chart did not render with the run's values (nothing was applied)."""
+
+    exit_code = 5
+
+
+@dataclass
+class Outcome:
+    release: Release
+    action: str
+    revision: int | None = None
+    seconds: float = 0.0
+    detail: str = ""
+    events: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        r = self.release
+        return {
+            "release": r.name,
+            "component": r.alias,
+            "chart": r.chart,
+            "level": r.level,
+            "action": self.action,
+            "revision": self.revision,
+            "seconds": round(self.seconds, 2),
+            "detail": self.detail,
+            "events": self.events,
+        }
+
+
+@dataclass
+class ApplyOptions:
+    parallel: int = 4
+    timeout: str = "5m"
+    force: bool = False  # apply even when the digest matches
+    api_versions: tuple[str, ...] = ()
+    kube_version: str | None = None
+
+
+def changed(prep: Prepared, deployed: dict[str, Deployed], force: bool = False) -> dict[str, bool]:
+    """alias -> whether its release must be installed or upgraded."""
+    out = {}
+    for rel in prep.plan.ordered():
+        current = deployed.get(rel.name)
+        same = current is not None and current.status == "deployed" and current.digest == prep.digests[rel.alias]
+        out[rel.alias] = force or not same
+    return out
+
+
+def check_needs_deployed(prep: Prepared, deployed: dict[str, Deployed], all_names: dict[str, str]) -> None:
+    """Without --with-deps, what the selection needs must already be deployed."""
+    missing = set()
+    for rel in prep.plan.ordered():
+        for need in rel.needs:
+            if need in prep.plan.releases:
+                continue
+            name = all_names[need]
+            if deployed.get(name) is None or deployed[name].status != "deployed":
+                missing.add((rel.name, name))
+    if missing:
+        pairs = "; ".join(f"{a} needs {b}" for a, b in sorted(missing))
+        raise PlanError(
+            f"releases that the selection needs are not deployed: {pairs}. Add --with-deps to apply them "
+            "in the same run, or deploy them first."
+        )
+
+
+def helm_message(stderr: str) -> str:
+    """Helm's final `Error: ...` paragraph (its log lines before that repeat it)."""
+    lines = stderr.strip().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("Error:"):
+            return "\n".join(lines[i:]).removeprefix("Error: ")
+    return stderr.strip()
+
+
+async def _bounded(limit: int, jobs: list[Any]) -> list[Any]:
+    sem = asyncio.Semaphore(max(1, limit))
+
+    async def one(job: Any) -> Any:
+        async with sem:
+            return await job
+
+    return await asyncio.gather(*(one(j) for j in jobs), return_exceptions=True)
+
+
+async def render_all(
+    prep: Prepared, helm: Helm, releases: list[Release], opts: ApplyOptions, on_state: OnState
+) -> dict[str, str]:
+    """`helm template` each release (Helm checks the schema too); manifests go to the run folder.
+    Raise TemplateError naming every release that does not render."""
+
+    async def one(rel: Release) -> str:
+        on_state(rel, "rendering")
+        text = await helm.template(
+            rel.name, rel.chart_dir, prep.values[rel.alias], prep.namespace, opts.api_versions, opts.kube_version
+        )
+        prep.run.write_manifest(rel.name, text)
+        return text
+
+    results = await _bounded(opts.parallel, [one(r) for r in releases])
+    failures = [(r, e) for r, e in zip(releases, results, strict=True) if isinstance(e, BaseException)]
+    for _, err in failures:
+        if not isinstance(err, HelmError):
+            raise err
+    if failures:
+        text = " ".join(
+            f"{r.name} (values: {prep.run.path / 'values' / (r.name + '.yaml')}): {helm_message(e.stderr)}"
+            for r, e in failures
+        )
+        raise TemplateError(f"{len(failures)} release(s) do not render, nothing was applied. {text}")
+    return {r.name: t for r, t in zip(releases, results, strict=True)}
+
+
+async def apply_plan(
+    prep: Prepared,
+    helm: Helm,
+    deployed: dict[str, Deployed],
+    opts: ApplyOptions,
+    on_state: OnState = lambda r, s: None,
+    api_client: Any = None,
+) -> list[Outcome]:
+    """Apply level by level; never raises for a release failure (see the outcomes)."""
+    todo = changed(prep, deployed, opts.force)
+    outcomes: dict[str, Outcome] = {}
+    for rel in prep.plan.ordered():
+        if not todo[rel.alias]:
+            outcomes[rel.alias] = Outcome(rel, UNCHANGED, deployed[rel.name].revision)
+            on_state(rel, UNCHANGED)
+    work = [r for r in prep.plan.ordered() if todo[r.alias]]
+    manifests = await render_all(prep, helm, work, opts, on_state) if work else {}
+    started = time.time()
+
+    async def one(rel: Release) -> Outcome:
+        t0 = time.monotonic()
+        current = deployed.get(rel.name)
+        detail = ""
+        if current is not None and current.status in PENDING:
+            on_state(rel, f"recovering from {current.status}")
+            detail = await helm.recover(rel.name, prep.namespace) + "; "
+            current = None if current.status in ("pending-install", "uninstalling") else current
+        on_state(rel, "applying")
+        result = await helm.upgrade(
+            rel.name,
+            rel.chart_dir,
+            prep.values[rel.alias],
+            prep.namespace,
+            description(prep.digests[rel.alias]),
+            opts.timeout,
+        )
+        action = UPGRADED if current is not None and current.status != "uninstalled" else INSTALLED
+        return Outcome(rel, action, result["revision"], time.monotonic() - t0, detail.rstrip("; "))
+
+    failed_level = None
+    for level in prep.plan.levels:
+        batch = [r for r in level if todo[r.alias]]
+        if failed_level is not None:
+            for r in batch:
+                outcomes[r.alias] = Outcome(r, NOT_STARTED)
+                on_state(r, NOT_STARTED)
+            continue
+        t_level = time.monotonic()
+        results = await _bounded(opts.parallel, [one(r) for r in batch])
+        for rel, res in zip(batch, results, strict=True):
+            if isinstance(res, Outcome):
+                outcomes[rel.alias] = res
+                on_state(rel, res.action)
+                continue
+            if not isinstance(res, DeployError):
+                raise res
+            failed_level = rel.level
+            detail = helm_message(res.stderr) if isinstance(res, HelmError) else str(res)
+            events = await asyncio.to_thread(failure_events, api_client, manifests.get(rel.name, ""), started)
+            outcomes[rel.alias] = Outcome(rel, FAILED, None, time.monotonic() - t_level, detail.strip(), events)
+            on_state(rel, FAILED)
+    return [outcomes[r.alias] for r in prep.plan.ordered()]

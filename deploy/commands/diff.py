@@ -1,0 +1,42 @@
+"""`./deploy.sh diff`: per-release changes against what is deployed; exit 2 when something would change."""
+
+import typer
+
+from deploy.commands import options as o
+
+
+def diff(
+    env: o.Env = "dev",
+    context: o.Context = None,
+    kubeconfig: o.Kubeconfig = None,
+    local: o.Local = False,
+    registry: o.Registry = None,
+    tag: o.Tag = None,
+    values: o.ValuesFiles = None,
+    sets: o.Sets = None,
+    only: o.Only = None,
+    with_deps: o.WithDeps = False,
+    release_namespace: o.ReleaseNamespace = "default",
+    output: o.OutputOpt = o.Output.text,
+) -> None:
+    """Show what a deploy would change, release by release (Secret data never shown). Exit 0: nothing would
+    change; exit 2: something would."""
+    from deploy.diff import diff_environment, print_diff
+
+    req = o.request(
+        env=env,
+        context=context,
+        kubeconfig=kubeconfig,
+        local=local,
+        registry=registry,
+        tag=tag,
+        values=values,
+        sets=sets,
+        only=only,
+        with_deps=with_deps,
+        release_namespace=release_namespace,
+    )
+    diffs = diff_environment(req)
+    print_diff(diffs, output.value)
+    if any(d.changed for d in diffs):
+        raise typer.Exit(2)

@@ -1,0 +1,91 @@
+"""`./deploy.sh nodes`: check (and with --apply, label and taint) a cluster's nodes against the
+node pools in the environment's values."""
+
+import json
+from typing import Annotated
+
+import typer
+
+from deploy.commands import options as o
+from deploy.console import console, log
+from deploy.deployer import connect
+from deploy.errors import DeployError
+from deploy.nodepools import node_pools
+from deploy.nodes_check import apply_fixes, check_nodes
+from deploy.render import merge_inputs
+from deploy.runfolder import RunFolder
+from deploy.target import check_context
+
+
+class NodesError(DeployError):
+    exit_code = 1
+
+
+def _assignments(raw: list[str] | None) -> dict[str, str]:
+    out = {}
+    for item in raw or []:
+        pool, sep, names = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--assign {item!r}: expected pool=node1,node2")
+        out.update({n.strip(): pool.strip() for n in names.split(",") if n.strip()})
+    return out
+
+
+def nodes(
+    env: o.Env = "dev",
+    context: o.Context = None,
+    kubeconfig: o.Kubeconfig = None,
+    local: o.Local = False,
+    assign: Annotated[
+        list[str] | None, typer.Option("--assign", help="pool=node1,node2: put these nodes in that pool.")
+    ] = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Add the missing labels and taints.")] = False,
+    output: o.OutputOpt = o.Output.text,
+) -> None:
+    """Check every node pool has nodes and that each node has its pool's labels and taints."""
+    from kubernetes import client
+
+    req = o.request(env=env, context=context, kubeconfig=kubeconfig, local=local)
+    run = RunFolder.create(env, req.runs_root)
+    try:
+        merged = merge_inputs(req.inputs, run.path, req.values_dir, req.charts_dir)
+    finally:
+        run.remove()
+    pools = node_pools(merged.values)
+    target = connect(req, merged.values)
+    check_context(target)
+    core = client.CoreV1Api(target.api_client())
+    raw = core.list_node(_preload_content=False, _request_timeout=30)
+    items = json.loads(raw.data)["items"]
+    report = check_nodes(items, pools, _assignments(assign))
+    if apply and report.fixes:
+        apply_fixes(core, report.fixes, items)
+        for fix in report.fixes:
+            log(f"{fix.node} ({fix.pool}): added labels {fix.labels or '-'} taints {fix.taints or '-'}")
+        report = check_nodes(
+            json.loads(core.list_node(_preload_content=False).data)["items"], pools, _assignments(assign)
+        )
+    if output == o.Output.json:
+        typer.echo(
+            json.dumps(
+                {"pools": report.pools, "unassigned": report.unassigned, "fixes": [f.__dict__ for f in report.fixes]},
+                indent=2,
+            )
+        )
+    else:
+        for pool, members in report.pools.items():
+            console.print(f"{pool:<20} {len(members)} nodes {', '.join(members)}", highlight=False)
+        for fix in report.fixes:
+            console.print(
+                f"[yellow]{fix.node}[/] (pool {fix.pool}) lacks labels {fix.labels or '-'} taints {fix.taints or '-'}",
+                highlight=False,
+            )
+        if report.unassigned:
+            console.print(f"[dim]not in any pool: {', '.join(report.unassigned)}[/]", highlight=False)
+    if not report.ok:
+        empty = [p for p, m in report.pools.items() if not m]
+        raise NodesError(
+            f"nodes do not match the node pools: {len(report.fixes)} node(s) lack labels or taints"
+            f"{' (run with --apply to add them)' if report.fixes and not apply else ''}; pools without nodes: "
+            f"{', '.join(empty) or 'none'}."
+        )
