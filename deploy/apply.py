@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from deploy.errors import DeployError
+from deploy.errors import DeployError, HelmError, PlanError, TemplateError
 from deploy.events import failure_events
-from deploy.helm import PENDING, Helm, HelmError
-from deploy.plan import PlanError, Release
+from deploy.helm import PENDING, Helm
+from deploy.plan import Release
 from deploy.prepare import Prepared
 from deploy.state import Deployed, description
 
@@ -19,18 +19,6 @@ UNCHANGED, INSTALLED, UPGRADED, RENDERED = "unchanged", "installed", "upgraded",
 FAILED, NOT_STARTED, SKIPPED = "failed", "not started", "skipped"
 
 OnState = Callable[[Release, str], None]
-
-
-class ReleaseFailedError(DeployError):
-    """A release failed to apply; the summary says what was applied and what was not started."""
-
-    exit_code = 1
-
-
-class TemplateError(DeployError):
-    """A chart did not render with the run's values (nothing was applied)."""
-
-    exit_code = 5
 
 
 @dataclass

@@ -8,12 +8,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from deploy.errors import DeployError
+from deploy.errors import ChartError
 from deploy.values import read_yaml
-
-
-class ChartError(DeployError):
-    """A chart of the suite cannot be prepared (its dependencies fail to package)."""
 
 
 def _files(chart_dir: Path) -> list[Path]:

@@ -10,7 +10,7 @@ import typer
 from deploy.commands import cluster, diff, nodes, plan, releases
 from deploy.commands import options as o
 from deploy.console import console
-from deploy.errors import DeployError
+from deploy.errors import DeployError, ReleaseFailedError
 
 EXIT_CODES = (
     "Exit codes: 0 success; 1 a release or check failed; 2 usage error (for `diff`: changes pending); "
@@ -79,7 +79,6 @@ def root(
                 f"{', '.join(given)} must come after the command: ./deploy.sh {ctx.invoked_subcommand} {given[0]} ..."
             )
         return
-    from deploy.apply import ReleaseFailedError
     from deploy.deployer import deploy
     from deploy.report import failure_paragraph, print_summary, progress
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from deploy import tools
-from deploy.errors import DeployError
+from deploy.errors import HelmError
 from deploy.values import read_yaml
 
 T = TypeVar("T")
@@ -29,22 +29,6 @@ logging.getLogger("pyhelm3").addHandler(logging.NullHandler())
 logging.getLogger("pyhelm3").propagate = False
 
 PENDING = ("pending-install", "pending-upgrade", "pending-rollback", "uninstalling")
-
-
-class HelmError(DeployError):
-    """A helm command failed; the message is helm's own, trimmed."""
-
-    exit_code = 1
-
-    def __init__(self, action: str, stderr: str):
-        self.action = action
-        self.stderr = stderr.strip()
-        super().__init__(f"{action} failed: {_trim(self.stderr)}")
-
-
-def _trim(text: str, limit: int = 1500) -> str:
-    text = " ".join(line.strip() for line in text.splitlines() if line.strip())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -7,19 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploy.errors import DeployError
+from deploy.errors import PlanError
 from deploy.paths import CHARTS
 from deploy.values import read_yaml
 
 UMBRELLA_CHART = "platform"
 CLUSTER, POLICY, WORKFLOWS = "cluster", "policy", "workflows"
 CLUSTER_RELEASE = "platform-cluster"  # once per cluster, whatever the environment
-
-
-class PlanError(DeployError):
-    """The selection cannot be planned (unknown or disabled component): a usage error."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

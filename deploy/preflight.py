@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from deploy.errors import ClusterError, DeployError
+from deploy.errors import ClusterError, PreflightError
 from deploy.nodepools import NodePool
 from deploy.target import Target, check_context
 
@@ -14,12 +14,6 @@ MIN_SERVER = (1, 29)
 TESTED_UP_TO = (1, 37)
 ARGO_CRD = "workflowtemplates.argoproj.io"
 ARGO_API = "argoproj.io/v1alpha1/WorkflowTemplate"
-
-
-class PreflightError(DeployError):
-    """A preflight check failed with --missing-pools=fail or an unsupported server."""
-
-    exit_code = 1
 
 
 @dataclass

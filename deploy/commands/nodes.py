@@ -9,16 +9,12 @@ import typer
 from deploy.commands import options as o
 from deploy.console import console, log
 from deploy.deployer import connect
-from deploy.errors import DeployError
+from deploy.errors import NodesError
 from deploy.nodepools import node_pools
 from deploy.nodes_check import apply_fixes, check_nodes
 from deploy.render import merge_inputs
 from deploy.runfolder import RunFolder
 from deploy.target import check_context
-
-
-class NodesError(DeployError):
-    exit_code = 1
 
 
 def _assignments(raw: list[str] | None) -> dict[str, str]:

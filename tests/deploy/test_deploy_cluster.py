@@ -16,10 +16,9 @@ import yaml
 
 from deploy.apply import ApplyOptions
 from deploy.deployer import Request, Result, deploy
-from deploy.errors import DeployError
+from deploy.errors import DeployError, PlanError
 from deploy.helm import Helm, run
 from deploy.paths import CHARTS, REPO, VALUES
-from deploy.plan import PlanError
 from deploy.prepare import Selection
 from deploy.render import Inputs
 from deploy.state import decode_release

@@ -2,7 +2,8 @@
 
 import pytest
 
-from deploy.plan import Component, Plan, PlanError, build_plan, components, without
+from deploy.errors import PlanError
+from deploy.plan import Component, Plan, build_plan, components, without
 
 
 def names_by_level(plan: Plan) -> list[list[str]]:
