@@ -48,7 +48,7 @@ def prepare(
     run.write_json("plan.json", plan.as_dict())
     values, digests = {}, {}
     for rel in plan.ordered():
-        values[rel.alias] = release_values(merged.values, rel.alias)
+        values[rel.alias] = release_values(merged.values, rel.alias, cluster_scoped=rel.cluster_scoped)
         write_values(run.path, rel.name, values[rel.alias])
     for rel in plan.ordered():
         validate_release(rel.name, rel.alias, rel.chart_dir, values[rel.alias], merged)

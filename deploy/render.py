@@ -206,7 +206,13 @@ def merge_inputs(inputs: Inputs, run_dir: Path, values_dir: Path = VALUES, chart
     return Merged(values=values, origins=origins, rendered=rendered)
 
 
-def release_values(values: dict[str, Any], alias: str) -> dict[str, Any]:
+# The parts of `global` that belong to one environment. The cluster-scoped release does not get them:
+# it is one release shared by every environment on the cluster, and must render (and digest) the
+# same whichever environment applies it, or two environments would upgrade it back and forth.
+ENVIRONMENT_GLOBALS = ("environment", "namespaces", "nodePools")
+
+
+def release_values(values: dict[str, Any], alias: str, cluster_scoped: bool = False) -> dict[str, Any]:
     """What Helm gives the subchart behind `alias` of the umbrella: its section plus `global`."""
     section = values.get(alias) or {}
     if not isinstance(section, dict):
@@ -214,6 +220,8 @@ def release_values(values: dict[str, Any], alias: str) -> dict[str, Any]:
     out = {k: v for k, v in section.items() if k != "enabled"}
     if "global" in values:
         out["global"] = deep_merge(values["global"], section.get("global") or {})
+        if cluster_scoped:
+            out["global"] = {k: v for k, v in out["global"].items() if k not in ENVIRONMENT_GLOBALS}
     return out
 
 

@@ -1,7 +1,7 @@
 """`./deploy.sh status|rollback|destroy`: the releases of an environment as Helm records them."""
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -119,8 +119,14 @@ def destroy(
     prep, target = _setup(req)
     deployed = read_deployed(target.api_client(), release_namespace)
     helm = Helm(kubeconfig=target.kubeconfig, context=target.context, timeout=timeout)
+    own = {r.name for r in prep.plan.ordered()}
+    others = sorted(n for n in deployed if n not in own)
     for level in reversed(prep.plan.levels):
         names = [r.name for r in level if r.name in deployed]
+        if others and any(r.cluster_scoped for r in level) and names:
+            # Other environments on this cluster still use the PriorityClasses and people's roles.
+            log(f"kept {', '.join(names)}: other releases still run on this cluster ({', '.join(others)})")
+            continue
         if not names:
             continue
         if not yes:
@@ -133,4 +139,16 @@ def destroy(
             await asyncio.gather(*(helm.uninstall(n, release_namespace, timeout) for n in names))
 
         run(level_down())
+        if any(r.cluster_scoped for r in level):
+            remove_kept_cluster_roles(target.api_client(), names)
         log(f"uninstalled {', '.join(names)}")
+
+
+def remove_kept_cluster_roles(api_client: Any, releases: list[str]) -> None:
+    """The aggregated ClusterRoles outlive `helm uninstall` on purpose (see platform-cluster's
+    clusterroles.yaml); once their parts are gone they can be deleted without coming back."""
+    from kubernetes import client
+
+    rbac = client.RbacAuthorizationV1Api(api_client)
+    for release in releases:
+        rbac.delete_collection_cluster_role(label_selector=f"app.kubernetes.io/instance={release}")

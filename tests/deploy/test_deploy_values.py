@@ -140,3 +140,14 @@ def test_digest_changes_with_values_and_chart_not_with_built_deps(suite):
     (suite.charts / "platform-lib" / "templates" / "_helpers.tpl").write_text("{{/* changed */}}\n")
     chart_digest.cache_clear()
     assert d1 != release_digest(chart, {"a": 1}, "default")  # the library chart counts
+
+
+def test_cluster_scoped_release_gets_no_environment_globals():
+    values = {
+        "global": {"environment": "dev", "namespaces": {"platform": "p"}, "nodePools": {}, "commonLabels": {"a": "b"}},
+        "cluster": {"enabled": False, "globalDefault": ""},
+    }
+    assert release_values(values, "cluster", cluster_scoped=True) == {
+        "globalDefault": "",
+        "global": {"commonLabels": {"a": "b"}},
+    }

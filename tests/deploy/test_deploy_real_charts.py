@@ -1,0 +1,92 @@
+"""`./deploy.sh` with the real charts and environment files, on the session's local control plane:
+each environment deploys in full, a re-run applies nothing, environments sharing the cluster converge
+on one cluster-scoped release, and destroy leaves the shared release to the environments still there."""
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from deploy import tools
+from deploy.paths import REPO
+from deploy.values import environments
+
+pytestmark = pytest.mark.cluster
+
+ARGO_CRD = REPO / "tests" / "fixtures" / "argo-workflowtemplate-crd.yaml"
+
+
+def cli(kubeconfig: Path, runs: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KAIML_RUNS_DIR": str(runs), "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "deploy", *args, "--kubeconfig", str(kubeconfig)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def summary(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    """release -> action, from `-o json`."""
+    assert result.returncode == 0, result.stderr
+    return {row["release"]: row["action"] for row in json.loads(result.stdout)["releases"]}
+
+
+@pytest.fixture(scope="module")
+def deployed(kubeconfig: Path, kubectl: list[str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every environment deployed once with Argo's CRD present (so workflows deploy too)."""
+    runs = tmp_path_factory.mktemp("runs")
+    subprocess.run([*kubectl, "apply", "-f", str(ARGO_CRD)], check=True, capture_output=True)
+    subprocess.run([*kubectl, "wait", "--for=condition=Established", "-f", str(ARGO_CRD)], check=True)
+    yield runs
+    for env in reversed(environments()):
+        done = cli(kubeconfig, runs, "destroy", "--env", env, "--yes")
+        assert done.returncode == 0, done.stderr
+    subprocess.run([*kubectl, "delete", "-f", str(ARGO_CRD), "--wait"], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("env", environments())
+def test_full_deploy_then_a_rerun_applies_nothing(deployed: Path, kubeconfig: Path, env: str) -> None:
+    first = summary(cli(kubeconfig, deployed, "--env", env, "-o", "json"))
+    assert f"{env}-workflows" in first
+    assert set(first.values()) <= {"installed", "upgraded", "unchanged"}, first
+    assert all(first[r] in ("installed", "upgraded") for r in first if r != "platform-cluster"), first
+    again = summary(cli(kubeconfig, deployed, "--env", env, "-o", "json"))
+    assert set(again.values()) == {"unchanged"}, again
+
+
+def test_environments_sharing_the_cluster_converge(deployed: Path, kubeconfig: Path) -> None:
+    """After every environment has deployed, each one's re-run is still a no-op, the shared
+    cluster-scoped release included (it carries no environment's values)."""
+    for env in environments():
+        rerun = summary(cli(kubeconfig, deployed, "--env", env, "-o", "json"))
+        assert set(rerun.values()) == {"unchanged"}, (env, rerun)
+
+
+def test_destroy_keeps_the_shared_release_while_others_remain(deployed: Path, kubeconfig: Path) -> None:
+    first, *rest = environments()
+    done = cli(kubeconfig, deployed, "destroy", "--env", first, "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "kept platform-cluster" in done.stderr
+    scheduling = client.SchedulingV1Api(client.ApiClient(_config(kubeconfig)))
+    assert {"interactive", "preemptible"} <= {pc.metadata.name for pc in scheduling.list_priority_class().items}
+    for env in rest:
+        assert set(summary(cli(kubeconfig, deployed, "--env", env, "-o", "json")).values()) == {"unchanged"}
+    helm = [str(tools.tool("helm")), "--kubeconfig", str(kubeconfig)]
+    listed = subprocess.run([*helm, "list", "-q"], capture_output=True, text=True, check=True).stdout.split()
+    assert not [r for r in listed if r.startswith(f"{first}-")]
+
+
+def _config(kubeconfig: Path) -> client.Configuration:
+    from kubernetes import config
+
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
+    return cfg
