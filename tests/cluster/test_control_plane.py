@@ -204,3 +204,27 @@ def test_a_job_completes(api: client.ApiClient, namespace: str) -> None:
 
     wait_for(complete, "the Job to complete")
     assert batch.read_namespaced_job_status("once", namespace).status.succeeded == 1
+
+
+def test_a_pod_can_hold_its_job_running_with_a_stage_delay(api: client.ApiClient, namespace: str) -> None:
+    """kwok's pod-complete stage honours a per-pod delay, so tests can have Jobs still running."""
+    batch = client.BatchV1Api(api)
+    annotations = {"pod-complete.stage.kwok.x-k8s.io/delay": "4s"}
+    batch.create_namespaced_job(
+        namespace,
+        {
+            "metadata": {"name": "slow"},
+            "spec": {
+                "backoffLimit": 0,
+                "template": {
+                    "metadata": {"annotations": annotations},
+                    "spec": {"restartPolicy": "Never", "containers": [RESTRICTED_CONTAINER]},
+                },
+            },
+        },
+    )
+    started = time.monotonic()
+    wait_for(lambda: batch.read_namespaced_job_status("slow", namespace).status.active == 1, "the Job to run")
+    assert not batch.read_namespaced_job_status("slow", namespace).status.succeeded
+    wait_for(lambda: batch.read_namespaced_job_status("slow", namespace).status.succeeded == 1, "the Job to finish")
+    assert time.monotonic() - started >= 3.5
