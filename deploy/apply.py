@@ -12,7 +12,8 @@ from deploy.events import failure_events
 from deploy.helm import PENDING, Helm
 from deploy.plan import Release
 from deploy.prepare import Prepared
-from deploy.state import Deployed, description
+from deploy.retry import retrying
+from deploy.state import Deployed, description, digest_labels
 
 # What happened to a release in a run (the summary's "action" column).
 UNCHANGED, INSTALLED, UPGRADED, RENDERED = "unchanged", "installed", "upgraded", "rendered"
@@ -129,6 +130,18 @@ async def render_all(
     return {r.name: t for r, t in zip(releases, results, strict=True)}
 
 
+async def _status(helm: Helm, rel: Release, namespace: str) -> str | None:
+    current = await helm.status(rel.name, namespace)
+    return None if current is None else current.get("info", {}).get("status")
+
+
+async def _next_revision(helm: Helm, rel: Release, namespace: str) -> int:
+    """The revision `helm upgrade` writes next: one after the newest (the digest labels name it; a
+    wrong guess costs only the fast no-op path of the next run, never a wrong answer)."""
+    current = await helm.status(rel.name, namespace)
+    return 1 if current is None else int(current.get("version", 0)) + 1
+
+
 async def apply_plan(
     prep: Prepared,
     helm: Helm,
@@ -150,23 +163,39 @@ async def apply_plan(
 
     async def one(rel: Release) -> Outcome:
         t0 = time.monotonic()
-        current = deployed.get(rel.name)
-        detail = ""
-        if current is not None and current.status in PENDING:
-            on_state(rel, f"recovering from {current.status}")
-            detail = await helm.recover(rel.name, prep.namespace) + "; "
-            current = None if current.status in ("pending-install", "uninstalling") else current
-        on_state(rel, "applying")
-        result = await helm.upgrade(
-            rel.name,
-            rel.chart_dir,
-            prep.values[rel.alias],
-            prep.namespace,
-            description(prep.digests[rel.alias]),
-            opts.timeout,
+        first = deployed.get(rel.name)
+        existed = first is not None and first.status not in ("uninstalled", "pending-install", "uninstalling")
+        notes: list[str] = []
+
+        async def attempt(number: int) -> dict[str, Any]:
+            # A retry starts from whatever the interrupted attempt left (often a pending-* release).
+            status = (first.status if first else None) if number == 1 else await _status(helm, rel, prep.namespace)
+            if status in PENDING:
+                on_state(rel, f"recovering from {status}")
+                notes.append(await helm.recover(rel.name, prep.namespace))
+            if number == 1 and status not in PENDING:
+                revision = first.revision + 1 if first else 1
+            else:
+                revision = await _next_revision(helm, rel, prep.namespace)
+            on_state(rel, "applying")
+            return await helm.upgrade(
+                rel.name,
+                rel.chart_dir,
+                prep.values[rel.alias],
+                prep.namespace,
+                description(prep.digests[rel.alias]),
+                opts.timeout,
+                digest_labels(prep.digests[rel.alias], revision),
+            )
+
+        def on_retry(number: int, err: BaseException, delay: float) -> None:
+            notes.append(f"attempt {number} lost the API server")
+            on_state(rel, f"API server unavailable, retry {number} in {delay:.0f}s")
+
+        result = await retrying(attempt, on_retry)
+        return Outcome(
+            rel, UPGRADED if existed else INSTALLED, result["revision"], time.monotonic() - t0, "; ".join(notes)
         )
-        action = UPGRADED if current is not None and current.status != "uninstalled" else INSTALLED
-        return Outcome(rel, action, result["revision"], time.monotonic() - t0, detail.rstrip("; "))
 
     failed_level = None
     for level in prep.plan.levels:

@@ -1,6 +1,8 @@
 """The deploy itself, as one plain function the CLI (and the tests, and the benchmark) call:
-helm found -> values prepared and validated -> charts' dependencies built -> (dry run: render and
-stop) -> cluster resolved and preflighted -> what is deployed read -> levels applied."""
+helm found -> values prepared and validated -> (dry run: charts' dependencies built, render and
+stop) -> (a plain apply where nothing changed, as deploy.noop can tell from the digest labels with a
+few GET requests: the summary, and stop) -> cluster resolved and preflighted -> charts' dependencies
+built -> what is deployed read -> levels applied."""
 
 import time
 from collections.abc import Callable
@@ -9,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploy import charts, tools
+from deploy import charts, noop, tools
 from deploy.apply import (
     FAILED,
     RENDERED,
@@ -26,8 +28,8 @@ from deploy.helm import Helm, run
 from deploy.nodepools import node_pools
 from deploy.paths import CHARTS, VALUES
 from deploy.plan import WORKFLOWS, Plan, components, release_name, without
-from deploy.preflight import ARGO_API, ARGO_CRD, run_preflight
-from deploy.prepare import Prepared, Selection, prepare
+from deploy.preflight import ARGO_API, ARGO_MISSING, run_preflight
+from deploy.prepare import Prepared, Selection, prepare, validate_values
 from deploy.render import Inputs
 from deploy.runfolder import RUNS
 from deploy.state import read_deployed
@@ -104,7 +106,11 @@ def deploy(req: Request, progress: Callable[[Plan], AbstractContextManager[OnSta
     is reported in the result (ok is False) with the run folder kept."""
     t0 = time.monotonic()
     tools.tool("helm")  # a missing helm is reported before anything else happens
-    prep = prepare(req.inputs, req.selection, req.runs_root, req.values_dir, req.charts_dir)
+    # A plain apply may turn out a no-op (deploy.noop): its schema check waits until that is ruled
+    # out, since a release deployed with the same digest had exactly these values checked against
+    # exactly this chart's schema.
+    plain = not req.dry_run and not req.apply.force
+    prep = prepare(req.inputs, req.selection, req.runs_root, req.values_dir, req.charts_dir, validate=not plain)
     warnings: list[str] = []
     if req.dry_run:
         helm = Helm(timeout=req.apply.timeout)
@@ -118,15 +124,20 @@ def deploy(req: Request, progress: Callable[[Plan], AbstractContextManager[OnSta
         prep.run.write_json("summary.json", [o.as_dict() for o in outcomes])
         return Result(prep, outcomes, warnings, time.monotonic() - t0, prep.run.path)
 
+    if plain:
+        fast = noop.unchanged(req, prep)  # nothing changed: no preflight, no kubernetes package, no helm
+        if fast is not None:
+            outcomes, warnings = fast
+            return _finish(req, Result(prep, outcomes, warnings, time.monotonic() - t0, None))
+        validate_values(prep)
+
     target = connect(req, prep.merged.values)
     api_client = target.api_client()
     need_argo = WORKFLOWS in prep.plan.releases
     pre = run_preflight(api_client, target, node_pools(prep.merged.values), req.missing_pools, need_argo)
     warnings += pre.warnings
     if need_argo and not pre.argo_crds:
-        prep.plan = without(
-            prep.plan, WORKFLOWS, f"skipped: the Argo CRD {ARGO_CRD} is not installed in the cluster (install Argo)"
-        )
+        prep.plan = without(prep.plan, WORKFLOWS, ARGO_MISSING)
     ensure_release_namespace(api_client, req.inputs.namespace)
     helm = Helm(kubeconfig=target.kubeconfig, context=target.context, timeout=req.apply.timeout)
     build_dependencies(prep)
@@ -143,10 +154,14 @@ def deploy(req: Request, progress: Callable[[Plan], AbstractContextManager[OnSta
     )
     with progress(prep.plan) as on_state:
         outcomes = run(apply_plan(prep, helm, deployed, opts, on_state, api_client))
-    result = Result(prep, outcomes, warnings, time.monotonic() - t0, None)
-    prep.run.write_json("summary.json", [o.as_dict() for o in outcomes])
+    return _finish(req, Result(prep, outcomes, warnings, time.monotonic() - t0, None))
+
+
+def _finish(req: Request, result: Result) -> Result:
+    """The summary written to the run folder; the folder removed after a success (unless kept)."""
+    result.prepared.run.write_json("summary.json", [o.as_dict() for o in result.outcomes])
     if result.ok and not req.keep_run:
-        prep.run.remove()
+        result.prepared.run.remove()
     else:
-        result.kept_run = prep.run.path
+        result.kept_run = result.prepared.run.path
     return result

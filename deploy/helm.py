@@ -9,11 +9,16 @@
   by the timeout;
 - `get_chart()` runs `helm show chart`: Chart objects are built from Chart.yaml instead;
 - `template()` cannot pass `--api-versions`/`--kube-version`: that call goes through `Command.run`.
+- 0.5.8 cannot pass `--labels` to `helm upgrade`: the upgrade goes through a copy of the client
+  whose command appends them (`_ExtraArgs`);
 Every method is async; the caller runs one event loop per command (`run()`)."""
 
 import asyncio
+import copy
+import inspect
 import json
 import logging
+import types
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +39,23 @@ PENDING = ("pending-install", "pending-upgrade", "pending-rollback", "uninstalli
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """The single place where the async adapter meets the synchronous CLI."""
     return asyncio.run(coro)
+
+
+class _ExtraArgs:
+    """A pyhelm3 Command that appends `extra` to each helm command line it runs: its methods are
+    rebound to this object, so that the `self.run(...)` inside them is the `run` below."""
+
+    def __init__(self, command: Any, extra: list[str]) -> None:
+        self._wrapped, self._extra = command, extra
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(type(self._wrapped), name, None)
+        if inspect.isfunction(method):
+            return types.MethodType(method, self)
+        return getattr(self._wrapped, name)
+
+    async def run(self, command: list[Any], input: bytes | None = None) -> bytes:
+        return await self._wrapped.run([*command, *self._extra], input)
 
 
 @dataclass
@@ -100,12 +122,24 @@ class Helm:
         return await self.raw(f"helm template {release}", args, json.dumps(values).encode())
 
     async def upgrade(
-        self, release: str, chart_dir: Path, values: dict[str, Any], namespace: str, description: str, timeout: str
+        self,
+        release: str,
+        chart_dir: Path,
+        values: dict[str, Any],
+        namespace: str,
+        description: str,
+        timeout: str,
+        labels: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Install or upgrade with rollback on failure, waiting for readiness up to `timeout`."""
+        """Install or upgrade with rollback on failure, waiting for readiness up to `timeout`; `labels`
+        go on the release (its storage Secret), merged with those of the previous revision."""
+        client = self.client
+        if labels:
+            client = copy.copy(client)  # not a new Client: that would run `helm version` again
+            client._command = _ExtraArgs(self.command, ["--labels", ",".join(f"{k}={v}" for k, v in labels.items())])
         revision = await self._call(
             f"helm upgrade --install {release}",
-            self.client.install_or_upgrade_release(
+            client.install_or_upgrade_release(
                 release,
                 self._chart(chart_dir),
                 values,

@@ -14,6 +14,7 @@ MIN_SERVER = (1, 29)
 TESTED_UP_TO = (1, 37)
 ARGO_CRD = "workflowtemplates.argoproj.io"
 ARGO_API = "argoproj.io/v1alpha1/WorkflowTemplate"
+ARGO_MISSING = f"skipped: the Argo CRD {ARGO_CRD} is not installed in the cluster (install Argo)"
 
 
 @dataclass
@@ -36,8 +37,12 @@ def server_version(api_client: Any, target: Target) -> tuple[str, tuple[int, int
             f"{target.describe()} does not answer at {host}: {reason}. Check that the cluster is running and "
             "reachable (VPN, tunnel), and that the context is the one you meant."
         ) from None
-    minor = int(re.sub(r"\D.*", "", str(info.minor)) or 0)
-    return info.git_version, (int(info.major), minor)
+    return parse_version(info.git_version, info.major, info.minor)
+
+
+def parse_version(git_version: str, major: object, minor: object) -> tuple[str, tuple[int, int]]:
+    """`/version`'s gitVersion, major and minor ("1", "36+" on some clouds) as (text, (major, minor))."""
+    return git_version, (int(re.sub(r"\D.*", "", str(major)) or 0), int(re.sub(r"\D.*", "", str(minor)) or 0))
 
 
 def check_version(version: str, parsed: tuple[int, int]) -> list[str]:
@@ -50,6 +55,10 @@ def check_version(version: str, parsed: tuple[int, int]) -> list[str]:
     return []
 
 
+def pool_selector(pool: NodePool) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(pool.labels.items()))
+
+
 def pools_without_nodes(api_client: Any, pools: dict[str, NodePool]) -> dict[str, str]:
     """Pool name -> its label selector, for each pool that no node matches."""
     from kubernetes import client
@@ -57,7 +66,7 @@ def pools_without_nodes(api_client: Any, pools: dict[str, NodePool]) -> dict[str
     core = client.CoreV1Api(api_client)
     missing = {}
     for name, pool in pools.items():
-        selector = ",".join(f"{k}={v}" for k, v in sorted(pool.labels.items()))
+        selector = pool_selector(pool)
         if not core.list_node(label_selector=selector, limit=1, _request_timeout=10).items:
             missing[name] = selector
     return missing
@@ -76,6 +85,17 @@ def has_crd(api_client: Any, name: str) -> bool:
         raise ClusterError(f"cannot read CRD {name}: {err.reason}") from None
 
 
+def missing_pools_warnings(missing: dict[str, str], missing_pools: str) -> list[str]:
+    """The warning about pools without nodes (pool -> selector), or PreflightError with --missing-pools fail."""
+    if not missing:
+        return []
+    text = "node pools without nodes: " + "; ".join(f"{p} (no node has {sel})" for p, sel in missing.items())
+    hint = " Label the nodes with `./deploy.sh nodes --apply`, or add nodes to those pools."
+    if missing_pools == "fail":
+        raise PreflightError(text + "." + hint)
+    return [text + " (pods for them will stay Pending)." + hint]
+
+
 def run_preflight(
     api_client: Any, target: Target, pools: dict[str, NodePool], missing_pools: str, need_argo: bool
 ) -> Preflight:
@@ -83,13 +103,7 @@ def run_preflight(
     result = Preflight()
     result.server_version, parsed = server_version(api_client, target)
     result.warnings += check_version(result.server_version, parsed)
-    missing = pools_without_nodes(api_client, pools)
-    if missing:
-        text = "node pools without nodes: " + "; ".join(f"{p} (no node has {sel})" for p, sel in missing.items())
-        hint = " Label the nodes with `./deploy.sh nodes --apply`, or add nodes to those pools."
-        if missing_pools == "fail":
-            raise PreflightError(text + "." + hint)
-        result.warnings.append(text + " (pods for them will stay Pending)." + hint)
+    result.warnings += missing_pools_warnings(pools_without_nodes(api_client, pools), missing_pools)
     if need_argo:
         result.argo_crds = has_crd(api_client, ARGO_CRD)
         if result.argo_crds:

@@ -40,8 +40,10 @@ def prepare(
     runs_root: Path = RUNS,
     values_dir: Path = VALUES,
     charts_dir: Path = CHARTS,
+    validate: bool = True,
 ) -> Prepared:
-    """Raise ValuesError/PlanError on bad input; the run folder keeps what was rendered so far."""
+    """Raise ValuesError/PlanError on bad input; the run folder keeps what was rendered so far.
+    validate=False leaves the schema check to the caller (`validate_values`)."""
     run = RunFolder.create(inputs.env, runs_root)
     merged = merge_inputs(inputs, run.path, values_dir=values_dir, charts_dir=charts_dir)
     plan = build_plan(inputs.env, merged.values, components(charts_dir), selection.only, selection.with_deps)
@@ -50,7 +52,15 @@ def prepare(
     for rel in plan.ordered():
         values[rel.alias] = release_values(merged.values, rel.alias, cluster_scoped=rel.cluster_scoped)
         write_values(run.path, rel.name, values[rel.alias])
+    prep = Prepared(inputs, selection, plan, merged, run, values, digests)
     for rel in plan.ordered():
-        validate_release(rel.name, rel.alias, rel.chart_dir, values[rel.alias], merged)
+        if validate:
+            validate_release(rel.name, rel.alias, rel.chart_dir, values[rel.alias], merged)
         digests[rel.alias] = release_digest(rel.chart_dir, values[rel.alias], inputs.namespace)
-    return Prepared(inputs, selection, plan, merged, run, values, digests)
+    return prep
+
+
+def validate_values(prep: Prepared) -> None:
+    """The schema check that prepare(validate=False) left out (ValuesError on a violation)."""
+    for rel in prep.plan.ordered():
+        validate_release(rel.name, rel.alias, rel.chart_dir, prep.values[rel.alias], prep.merged)

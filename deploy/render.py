@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import yaml
 
 from deploy.errors import ValuesError
 from deploy.paths import CHARTS, VALUES
-from deploy.values import deep_merge, read_yaml
+from deploy.values import FAST_DUMPER, FAST_LOADER, deep_merge, read_yaml
 
 KeyPath = tuple[str, ...]
 
@@ -92,6 +91,8 @@ def _template_line(err: BaseException, path: Path) -> int | None:
 
 def render_template(path: Path, variables: dict[str, Any], out_dir: Path) -> Path:
     """Render a .j2 values file into out_dir; errors name the template's file and line."""
+    import jinja2  # only runs with a template pay for the import
+
     if not path.is_file():
         raise ValuesError(f"values file {path} does not exist.")
     env = jinja2.Environment(
@@ -126,7 +127,7 @@ def key_lines(path: Path) -> dict[KeyPath, int]:
                 walk(value_node, key)
 
     try:
-        root = yaml.compose(path.read_text())
+        root = yaml.compose(path.read_text(), Loader=FAST_LOADER)
     except yaml.YAMLError:
         return lines
     if root is not None:
@@ -232,5 +233,5 @@ def canonical(data: Any) -> str:
 def write_values(run_dir: Path, name: str, values: dict[str, Any]) -> Path:
     path = run_dir / "values" / f"{name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(values, sort_keys=False))
+    path.write_text(yaml.dump(values, Dumper=FAST_DUMPER, sort_keys=False))
     return path

@@ -5,8 +5,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from deploy.errors import ValuesError
 from deploy.render import KeyPath, Merged
 from deploy.values import deep_merge, read_yaml
@@ -22,7 +20,7 @@ def chart_schema(chart_dir: Path) -> dict[str, Any] | None:
         raise ValuesError(f"{path}:{err.lineno}: the chart's schema is not valid JSON ({err.msg}).") from None
 
 
-def _describe(err: jsonschema.ValidationError) -> str:
+def _describe(err: Any) -> str:  # a jsonschema.ValidationError
     if err.validator == "additionalProperties":
         return f"{err.message} (the schema allows no other keys here: a typo?)"
     if err.validator == "required":
@@ -35,6 +33,8 @@ def validate_release(release_name: str, alias: str, chart_dir: Path, values: dic
     schema = chart_schema(chart_dir)
     if schema is None:
         return
+    import jsonschema  # imported when a chart has a schema, not with the CLI
+
     defaults_file = chart_dir / "values.yaml"
     effective = deep_merge(read_yaml(defaults_file), values) if defaults_file.exists() else values
     validator = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)(schema)

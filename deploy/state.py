@@ -7,7 +7,14 @@ Skipping unchanged releases: each release this tool applies gets the description
 `kaiml-deploy digest=<sha256>`, the digest of its chart's files (library included), its final
 values and the release namespace. A release is unchanged when its current revision is `deployed`
 and carries the same digest. Anything else (a failed or pending revision, a manual
-`helm upgrade`, a rollback: those rewrite the description) makes it changed again."""
+`helm upgrade`, a rollback: those rewrite the description) makes it changed again.
+
+The same digest is also put, as labels, on the release's storage Secret (`helm upgrade --labels`),
+where a no-op run reads it from one metadata-only list call, without decoding any release:
+`kaiml.io/digest` (the digest's first 40 hex digits; a label value holds at most 63 characters) and
+`kaiml.io/revision`, the revision the labels were written for. Helm carries labels over to later
+revisions (an upgrade merges them, a rollback copies the target's), so labels count only on the
+revision they name: a revision made by anything else is read the slow way, from its description."""
 
 import base64
 import gzip
@@ -21,6 +28,9 @@ from deploy.charts import chart_digest
 from deploy.render import canonical
 
 DIGEST_PREFIX = "kaiml-deploy digest="
+DIGEST_LABEL = "kaiml.io/digest"
+REVISION_LABEL = "kaiml.io/revision"
+LABEL_DIGEST_CHARS = 40
 FORMAT = "1"  # bump when what the digest covers changes
 
 
@@ -45,6 +55,42 @@ def release_digest(chart_dir: Path, values: dict[str, Any], namespace: str) -> s
 
 def description(digest: str) -> str:
     return f"{DIGEST_PREFIX}{digest}"
+
+
+def digest_labels(digest: str, revision: int) -> dict[str, str]:
+    """Labels for the storage Secret of `revision` (the one `helm upgrade` is about to write)."""
+    return {DIGEST_LABEL: digest[:LABEL_DIGEST_CHARS], REVISION_LABEL: str(revision)}
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """The newest revision of a release as its storage Secret's labels tell it."""
+
+    name: str
+    revision: int
+    status: str
+    labels: dict[str, str]
+
+    def unchanged(self, digest: str) -> bool:
+        """Deployed by this tool from `digest`, and nothing has made a revision since."""
+        return (
+            self.status == "deployed"
+            and self.labels.get(REVISION_LABEL) == str(self.revision)
+            and self.labels.get(DIGEST_LABEL) == digest[:LABEL_DIGEST_CHARS]
+        )
+
+
+def from_secret_labels(items: list[dict[str, Any]]) -> dict[str, Labelled]:
+    """Newest revision per release name from the metadata of Helm storage Secrets."""
+    out: dict[str, Labelled] = {}
+    for item in items:
+        labels = (item.get("metadata") or {}).get("labels") or {}
+        name, version = labels.get("name"), labels.get("version", "")
+        if labels.get("owner") != "helm" or not name or not version.isdigit():
+            continue
+        if name not in out or int(version) > out[name].revision:
+            out[name] = Labelled(name, int(version), str(labels.get("status", "unknown")), dict(labels))
+    return out
 
 
 def decode_release(data: str) -> dict[str, Any]:

@@ -16,6 +16,21 @@ def environments(values_dir: Path = VALUES) -> list[str]:
     return sorted(p.stem for p in values_dir.glob("*.yaml"))
 
 
+# libyaml's parser when PyYAML was built with it (ten times faster: most of a no-op run's work is
+# reading YAML); the pure-Python one for the messages of invalid files, which name file and line.
+FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# And libyaml's emitter under the same representer: the same text as yaml.safe_dump, four times faster.
+FAST_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def parse_yaml(text: str) -> Any:
+    """yaml.safe_load, faster: the same constructor (same data) over libyaml's parser."""
+    try:
+        return yaml.load(text, Loader=FAST_LOADER)
+    except yaml.YAMLError:
+        return yaml.safe_load(text)
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     """Parse one YAML mapping; errors name the file and line."""
     try:
@@ -23,7 +38,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ValuesError(f"values file {path} does not exist.") from None
     try:
-        data = yaml.safe_load(text)
+        data = parse_yaml(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)

@@ -11,10 +11,9 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
-from kubernetes import client, config
-from kubernetes.client.rest import ApiException
 
 from deploy import tools
 from deploy.cluster.nodes import apply_nodes, fake_nodes
@@ -23,6 +22,7 @@ from deploy.nodepools import NodePool
 from deploy.paths import REPO, state_dir
 
 DEFAULT_NAME = "kaiml"
+STAGES = Path(__file__).with_name("stages.yaml")
 Log = Callable[[str], None]
 
 
@@ -89,7 +89,8 @@ class LocalCluster:
         doc = {"apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokctlConfiguration", "options": options}
         path = self.workdir / f"{self.name}.kwokctl.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        # Our Stages replace kwok's defaults: the same, plus per-pod delays (see stages.yaml).
+        path.write_text(yaml.safe_dump(doc, sort_keys=False) + "---\n" + STAGES.read_text())
         return path
 
     def up(self, pools: dict[str, NodePool], log: Log = print, build: bool = True) -> Path:
@@ -116,6 +117,8 @@ class LocalCluster:
                 capture=True,
             )
             log(f"control plane answered after {time.monotonic() - started:.1f}s")
+        from kubernetes import client
+
         nodes = fake_nodes(pools)
         log(f"creating {len(nodes)} fake nodes from {len(pools)} node pools")
         apply_nodes(client.CoreV1Api(self.api_client()), nodes)
@@ -142,10 +145,14 @@ class LocalCluster:
                 continue
         return pids
 
-    def api_client(self) -> client.ApiClient:
+    def api_client(self) -> Any:
+        from kubernetes import config  # the kubernetes package takes a third of a second to import
+
         return config.new_client_from_config(config_file=str(self.kubeconfig))
 
     def healthy(self) -> bool:
+        from kubernetes import client
+
         try:
             api_client = self.api_client()
             api_client.configuration.retries = 0  # one quick question, not three slow ones
@@ -157,6 +164,9 @@ class LocalCluster:
     def wait_ready(self, log: Log = print, timeout: float = 180) -> None:
         """Ready means: the API answers, every fake node is Ready, and the controller manager has
         made the default ServiceAccount (without it no pod is admitted)."""
+        from kubernetes import client
+        from kubernetes.client.rest import ApiException
+
         core = client.CoreV1Api(self.api_client())
         deadline = time.monotonic() + timeout
         waiting_for = "the API server"
@@ -193,7 +203,7 @@ class LocalCluster:
         return usage
 
 
-def _node_ready(node: client.V1Node) -> bool:
+def _node_ready(node: Any) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in (node.status.conditions or []))
 
 

@@ -3,9 +3,6 @@ scheduling onto pools, taints, tolerations and GPU requests are exercised for re
 
 from typing import Any
 
-from kubernetes import client
-from kubernetes.client.rest import ApiException
-
 from deploy.nodepools import NodePool
 
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
@@ -40,8 +37,10 @@ def fake_nodes(pools: dict[str, NodePool]) -> list[dict[str, Any]]:
     return [fake_node(pool, i) for pool in pools.values() for i in range(pool.test_nodes)]
 
 
-def apply_nodes(api: client.CoreV1Api, nodes: list[dict[str, Any]]) -> None:
-    """Create the nodes, or bring existing ones back to their pool's definition."""
+def apply_nodes(api: Any, nodes: list[dict[str, Any]]) -> None:
+    """Create the nodes, or bring existing ones back to their pool's definition (`api`: a CoreV1Api)."""
+    from kubernetes.client.rest import ApiException
+
     for node in nodes:
         try:
             api.create_node(node)
