@@ -1,7 +1,6 @@
 """Apply a prepared plan: levels in order, the changed releases of one level in parallel (bounded),
 unchanged ones skipped; on the first failed level stop and report applied / failed / not started."""
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,7 +47,7 @@ class Outcome:
 
 @dataclass
 class ApplyOptions:
-    parallel: int = 4
+    parallel: int = 8  # a level holds at most the components; helm mostly waits on the API
     timeout: str = "5m"
     force: bool = False  # apply even when the digest matches
     api_versions: tuple[str, ...] = ()
@@ -92,7 +91,15 @@ def helm_message(stderr: str) -> str:
     return stderr.strip()
 
 
+async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    import asyncio  # imported here: the no-op path never runs an event loop
+
+    return await asyncio.to_thread(fn, *args)
+
+
 async def _bounded(limit: int, jobs: list[Any]) -> list[Any]:
+    import asyncio  # imported here: the no-op path never runs an event loop
+
     sem = asyncio.Semaphore(max(1, limit))
 
     async def one(job: Any) -> Any:
@@ -216,7 +223,7 @@ async def apply_plan(
                 raise res
             failed_level = rel.level
             detail = helm_message(res.stderr) if isinstance(res, HelmError) else str(res)
-            events = await asyncio.to_thread(failure_events, api_client, manifests.get(rel.name, ""), started)
+            events = await _in_thread(failure_events, api_client, manifests.get(rel.name, ""), started)
             outcomes[rel.alias] = Outcome(rel, FAILED, None, time.monotonic() - t_level, detail.strip(), events)
             on_state(rel, FAILED)
     return [outcomes[r.alias] for r in prep.plan.ordered()]

@@ -49,7 +49,7 @@ def root(
         bool, typer.Option("--dry-run", help="Render and validate every release; touch no cluster.")
     ] = False,
     release_namespace: o.ReleaseNamespace = "default",
-    parallel: o.Parallel = 4,
+    parallel: o.Parallel = 8,
     timeout: o.Timeout = "5m",
     missing_pools: Annotated[
         o.MissingPools, typer.Option("--missing-pools", help="Node pools without nodes: warn or fail.")

@@ -1,7 +1,6 @@
 """Retry what failed only because the API server was briefly away (a restart, an upgrade of the
 control plane, a leader change): the next attempt starts from the release's state as it is then."""
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -23,6 +22,12 @@ TRANSIENT = (
     "etcdserver: leader changed",
     "no route to host",
 )
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio  # imported here: the no-op path never runs an event loop
+
+    await asyncio.sleep(seconds)
 
 
 def is_transient(err: BaseException) -> bool:
@@ -47,6 +52,6 @@ async def retrying(
             if number == attempts or not is_transient(err):
                 raise
             on_retry(number, err, delay)
-            await asyncio.sleep(delay)
+            await _sleep(delay)
             delay = min(delay * 2, max_delay)
     raise AssertionError("unreachable")

@@ -77,7 +77,7 @@ def request(
     only: str | None = None,
     with_deps: bool = False,
     release_namespace: str = "default",
-    parallel: int = 4,
+    parallel: int = 8,
     timeout: str = "5m",
     dry_run: bool = False,
     missing_pools: str = "warn",
