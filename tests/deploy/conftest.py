@@ -47,3 +47,10 @@ def suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Suite:
 def shared_suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
     """One copy for the integration tests (dependencies built once)."""
     yield copy_suite(tmp_path_factory.mktemp("suite"))
+
+
+@pytest.fixture(scope="module")
+def kube(kubeconfig: Path) -> Path:
+    """The session's local control plane (tests/conftest.py): the fixture suite deploys there too;
+    its pools have no nodes, which preflight only warns about."""
+    return kubeconfig

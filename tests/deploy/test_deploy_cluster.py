@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from deploy.apply import ApplyOptions
 from deploy.deployer import Request, Result, deploy
 from deploy.errors import DeployError, PlanError
 from deploy.helm import Helm, run
-from deploy.paths import CHARTS, REPO, VALUES
+from deploy.paths import REPO
 from deploy.prepare import Selection
 from deploy.render import Inputs
 from deploy.state import decode_release
@@ -41,25 +40,6 @@ spec:
     schema:
       openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
 """
-
-
-@pytest.fixture(scope="module")
-def kube(request: pytest.FixtureRequest, shared_suite) -> Iterator[Path]:
-    """The session's test cluster when the real charts exist, else one with the fixture's pools."""
-    if (CHARTS / "platform" / "Chart.yaml").exists() and (VALUES / "dev.yaml").exists():
-        yield request.getfixturevalue("kubeconfig")
-        return
-    from deploy.cluster.local import LocalCluster
-    from deploy.nodepools import node_pools
-    from deploy.values import read_yaml
-
-    local = LocalCluster(os.environ.get("KAIML_TEST_CLUSTER", "kaiml-test"))
-    local.down()
-    try:
-        local.up(node_pools(read_yaml(shared_suite.values / "dev.yaml")), log=lambda m: print(f"[cluster] {m}"))
-        yield local.kubeconfig
-    finally:
-        local.down()
 
 
 def request_for(suite, kube: Path, env: str, **kw) -> Request:

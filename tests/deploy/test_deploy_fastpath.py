@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from deploy import deployer, noop
 from deploy.apply import ApplyOptions
 from deploy.deployer import Request, Result, deploy
 from deploy.helm import Helm, run
-from deploy.paths import CHARTS, REPO, VALUES
+from deploy.paths import REPO
 from deploy.prepare import Selection
 from deploy.render import Inputs
 from deploy.state import DIGEST_LABEL, REVISION_LABEL, decode_release
@@ -26,26 +25,6 @@ from deploy.state import DIGEST_LABEL, REVISION_LABEL, decode_release
 pytestmark = pytest.mark.cluster
 NS = "default"
 ENV = "staging"
-
-
-@pytest.fixture(scope="module")
-def kube(request: pytest.FixtureRequest, shared_suite) -> Iterator[Path]:
-    """The session's test cluster when the real charts exist, else one with the fixture's pools."""
-    if (CHARTS / "platform" / "Chart.yaml").exists() and (VALUES / "dev.yaml").exists():
-        yield request.getfixturevalue("kubeconfig")
-        return
-    from deploy.cluster.local import LocalCluster
-    from deploy.nodepools import node_pools
-    from deploy.render import merge_inputs
-
-    local = LocalCluster(os.environ.get("KAIML_TEST_CLUSTER", "kaiml-test"))
-    local.down()
-    try:
-        merged = merge_inputs(Inputs(env=ENV), shared_suite.root, shared_suite.values, shared_suite.charts)
-        local.up(node_pools(merged.values), log=lambda m: print(f"[cluster] {m}"))
-        yield local.kubeconfig
-    finally:
-        local.down()
 
 
 def request_for(suite, kube: Path, tag: str = "fp1", sets: list[str] | None = None) -> Request:
