@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 
 from deploy import tools
-from deploy.cluster.local import LocalCluster
+from deploy.cluster.local import LocalCluster, cluster_logs
 from deploy.nodepools import node_pools, union
+from deploy.paths import REPO
 from deploy.values import environments, load_environment
 
 # One fixed name so that a crashed run's cluster is found and replaced by the next run.
 TEST_CLUSTER = os.environ.get("KAIML_TEST_CLUSTER", "kaiml-test")
+FIXTURES = REPO / "tests" / "fixtures"
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +25,8 @@ def cluster() -> Iterator[LocalCluster]:
 
     Torn down at the end of the session, on SIGTERM, and (for a crash that skipped both)
     by the next session and by `.ci/run`, which remove a stale cluster of the same name first."""
-    local = LocalCluster(TEST_CLUSTER)
+    logs = cluster_logs("test-logs", FIXTURES / "pod.log", {"kai-ml.io/test-logs": "true"})
+    local = LocalCluster(TEST_CLUSTER, kwok_config=(logs,))
     local.down()
     previous = signal.getsignal(signal.SIGTERM)
 

@@ -34,6 +34,9 @@ def _versions() -> dict[str, str]:
 @dataclass
 class LocalCluster:
     name: str = DEFAULT_NAME
+    # Extra kwok configuration documents (e.g. ClusterLogs: what `kubectl logs` returns for matching
+    # pods), applied when the cluster is created.
+    kwok_config: tuple[dict[str, Any], ...] = ()
 
     @property
     def workdir(self) -> Path:
@@ -90,7 +93,8 @@ class LocalCluster:
         path = self.workdir / f"{self.name}.kwokctl.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         # Our Stages replace kwok's defaults: the same, plus per-pod delays (see stages.yaml).
-        path.write_text(yaml.safe_dump(doc, sort_keys=False) + "---\n" + STAGES.read_text())
+        extra = "".join("---\n" + yaml.safe_dump(d, sort_keys=False) for d in self.kwok_config)
+        path.write_text(yaml.safe_dump(doc, sort_keys=False) + "---\n" + STAGES.read_text() + extra)
         return path
 
     def up(self, pools: dict[str, NodePool], log: Log = print, build: bool = True) -> Path:
@@ -230,3 +234,13 @@ def _stop(pids: Iterable[int], grace: float = 10) -> None:
         if _alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def cluster_logs(name: str, logs_file: Path, pod_labels: dict[str, str]) -> dict[str, Any]:
+    """A kwok ClusterLogs document: `kubectl logs` of every pod with these labels returns the file."""
+    return {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "ClusterLogs",
+        "metadata": {"name": name},
+        "spec": {"selector": {"matchLabels": pod_labels}, "logs": [{"logsFile": str(logs_file), "follow": False}]},
+    }

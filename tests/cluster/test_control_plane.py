@@ -11,6 +11,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from deploy.cluster.local import LocalCluster, _versions
+from deploy.paths import REPO
 
 pytestmark = pytest.mark.cluster
 
@@ -228,3 +229,17 @@ def test_a_pod_can_hold_its_job_running_with_a_stage_delay(api: client.ApiClient
     assert not batch.read_namespaced_job_status("slow", namespace).status.succeeded
     wait_for(lambda: batch.read_namespaced_job_status("slow", namespace).status.succeeded == 1, "the Job to finish")
     assert time.monotonic() - started >= 3.5
+
+
+def test_pod_logs_come_from_kwok(api: client.ApiClient, namespace: str) -> None:
+    """`kubectl logs` reaches kwok through the API server: pods labelled for it return the fixture log
+    (kept in the container runtime's log format, which kwok parses)."""
+    core = client.CoreV1Api(api)
+    talker = pod("talker")
+    talker["metadata"]["labels"] = {"kai-ml.io/test-logs": "true"}
+    core.create_namespaced_pod(namespace, talker)
+    wait_for(lambda: core.read_namespaced_pod("talker", namespace).status.phase == "Running", "the pod to run")
+    log = core.read_namespaced_pod_log("talker", namespace, container="main")
+    lines = (REPO / "tests" / "fixtures" / "pod.log").read_text().splitlines()
+    assert log.splitlines() == [line.split(" ", 3)[3] for line in lines]
+    assert "KAIML_RESULT " in log
