@@ -82,25 +82,7 @@ def root(
     from deploy.deployer import deploy
     from deploy.report import failure_paragraph, print_summary, progress
 
-    req = o.request(
-        env=env,
-        context=context,
-        kubeconfig=kubeconfig,
-        local=local,
-        registry=registry,
-        tag=tag,
-        values=values,
-        sets=sets,
-        only=only,
-        with_deps=with_deps,
-        release_namespace=release_namespace,
-        parallel=parallel,
-        timeout=timeout,
-        dry_run=dry_run,
-        missing_pools=missing_pools.value,
-        keep_run=keep_run,
-        force=force,
-    )
+    req = o.request_from(ctx)
     result = deploy(req, progress=lambda plan: progress(plan, enabled=output != o.Output.json))
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)

@@ -6,6 +6,7 @@ from deploy.commands import options as o
 
 
 def diff(
+    ctx: typer.Context,
     env: o.Env = "dev",
     context: o.Context = None,
     kubeconfig: o.Kubeconfig = None,
@@ -23,19 +24,7 @@ def diff(
     change; exit 2: something would."""
     from deploy.diff import diff_environment, print_diff
 
-    req = o.request(
-        env=env,
-        context=context,
-        kubeconfig=kubeconfig,
-        local=local,
-        registry=registry,
-        tag=tag,
-        values=values,
-        sets=sets,
-        only=only,
-        with_deps=with_deps,
-        release_namespace=release_namespace,
-    )
+    req = o.request_from(ctx)
     diffs = diff_environment(req)
     print_diff(diffs, output.value)
     if any(d.changed for d in diffs):

@@ -28,6 +28,7 @@ def _assignments(raw: list[str] | None) -> dict[str, str]:
 
 
 def nodes(
+    ctx: typer.Context,
     env: o.Env = "dev",
     context: o.Context = None,
     kubeconfig: o.Kubeconfig = None,
@@ -41,7 +42,7 @@ def nodes(
     """Check every node pool has nodes and that each node has its pool's labels and taints."""
     from kubernetes import client
 
-    req = o.request(env=env, context=context, kubeconfig=kubeconfig, local=local)
+    req = o.request_from(ctx)
     run = RunFolder.create(env, req.runs_root)
     try:
         merged = merge_inputs(req.inputs, run.path, req.values_dir, req.charts_dir)

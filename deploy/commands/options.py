@@ -1,6 +1,7 @@
 """The options that the deploy, plan, diff, status and rollback commands share, and the Request
 they build."""
 
+import inspect
 import os
 from enum import StrEnum
 from pathlib import Path
@@ -106,6 +107,14 @@ def request(
         apply=ApplyOptions(parallel=parallel, timeout=timeout, force=force),
         **_dirs(),
     )
+
+
+def request_from(ctx: typer.Context) -> Request:
+    """The Request of a command, from the options it declares (each command has only those that make
+    sense for it; the rest keep `request`'s defaults)."""
+    fields = inspect.signature(request).parameters
+    given = {k: v.value if isinstance(v, StrEnum) else v for k, v in ctx.params.items() if k in fields}
+    return request(**given)
 
 
 def _dirs() -> dict[str, Path]:

@@ -24,6 +24,7 @@ def render_plan(plan: Plan) -> str:
 
 
 def plan(
+    ctx: typer.Context,
     env: o.Env = "dev",
     only: o.Only = None,
     with_deps: o.WithDeps = False,
@@ -34,7 +35,7 @@ def plan(
     output: o.OutputOpt = o.Output.text,
 ) -> None:
     """Print the release graph (what `./deploy.sh` would apply, in which order). Destroy goes in reverse."""
-    req = o.request(env=env, only=only, with_deps=with_deps, values=values, sets=sets, registry=registry, tag=tag)
+    req = o.request_from(ctx)
     prep = prepare(req.inputs, req.selection, req.runs_root, req.values_dir, req.charts_dir)
     prep.run.remove()
     if output == o.Output.json:

@@ -27,6 +27,7 @@ def _setup(req: o.Request):  # type: ignore[no-untyped-def]
 
 
 def status(
+    ctx: typer.Context,
     env: o.Env = "dev",
     context: o.Context = None,
     kubeconfig: o.Kubeconfig = None,
@@ -40,17 +41,7 @@ def status(
 ) -> None:
     """Each planned release: revision, Helm status, and whether it matches the values and charts given
     (pass the same --registry/--tag/-f/--set as the deploy)."""
-    req = o.request(
-        env=env,
-        context=context,
-        kubeconfig=kubeconfig,
-        local=local,
-        registry=registry,
-        tag=tag,
-        values=values,
-        sets=sets,
-        release_namespace=release_namespace,
-    )
+    req = o.request_from(ctx)
     prep, target = _setup(req)
     deployed = read_deployed(target.api_client(), release_namespace)
     rows = []
@@ -83,6 +74,7 @@ def status(
 
 
 def rollback(
+    ctx: typer.Context,
     component: Annotated[str, typer.Argument(help="Component, chart or release name.")],
     revision: Annotated[int | None, typer.Argument(help="Revision to go back to (default: the previous one).")] = None,
     env: o.Env = "dev",
@@ -93,7 +85,7 @@ def rollback(
     timeout: o.Timeout = "5m",
 ) -> None:
     """Roll one release back (and wait for it). The next deploy re-applies the current values."""
-    req = o.request(env=env, context=context, kubeconfig=kubeconfig, local=local, release_namespace=release_namespace)
+    req = o.request_from(ctx)
     prep, target = _setup(req)
     alias = resolve_names([component], components(req.charts_dir), env)[0]
     name = prep.plan.releases[alias].name if alias in prep.plan.releases else component
@@ -103,6 +95,7 @@ def rollback(
 
 
 def destroy(
+    ctx: typer.Context,
     env: o.Env = "dev",
     context: o.Context = None,
     kubeconfig: o.Kubeconfig = None,
@@ -113,9 +106,7 @@ def destroy(
     yes: Annotated[bool, typer.Option("--yes", help="Do it (without it: say what would be uninstalled).")] = False,
 ) -> None:
     """Uninstall the environment's releases in reverse order (workflows first, cluster-scoped last)."""
-    req = o.request(
-        env=env, context=context, kubeconfig=kubeconfig, local=local, only=only, release_namespace=release_namespace
-    )
+    req = o.request_from(ctx)
     prep, target = _setup(req)
     deployed = read_deployed(target.api_client(), release_namespace)
     helm = Helm(kubeconfig=target.kubeconfig, context=target.context, timeout=timeout)
