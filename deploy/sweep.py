@@ -1,0 +1,443 @@
+"""Benchmark sweeps: a sweep file (YAML a user writes) validated, expanded into configs, checked
+against an environment's values, grouped into scheduling groups, and turned into the values of
+charts/benchmark (one release per launched sweep: a ConfigMap of configs, one Indexed Job per group).
+
+Everything here is a pure function of the sweep and the environment's values, so a bad sweep is
+refused before anything is applied, with the key named."""
+
+import copy
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from deploy.errors import ValuesError
+from deploy.nodepools import GPU_RESOURCE, NodePool, node_pools
+from deploy.paths import CHARTS
+from deploy.values import deep_merge, read_yaml
+
+SCHEMA_FILE = Path(__file__).with_name("sweep.schema.json")
+# The pool whose taints a spot sweep also tolerates.
+SPOT_POOL = "spot-instances"
+# The runner's exit code for a config it cannot run (bad model name, shape...): fails that index
+# at once instead of retrying it.
+CONFIG_ERROR_EXIT_CODE = 3
+CONFIG_DEFAULTS: dict[str, Any] = {"precision": "fp32", "warmup": 10, "iterations": 100}
+REQUIRED_CONFIG_KEYS = ("model", "batchSize", "inputShape")
+# Keys that decide where a config runs rather than what it measures.
+SCHEDULING_KEYS = ("gpuType", "gpuCount", "nodePool")
+SWEEP_DEFAULTS: dict[str, Any] = {
+    "matrix": {},
+    "priorityClassName": "medium-priority-batch",
+    "spot": False,
+    "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
+    "parallelism": 4,
+    "ttlSecondsAfterFinished": 3600,
+    "backoffLimitPerIndex": 2,
+}
+MATRIX_LISTS = ("include", "exclude")
+
+
+@dataclass(frozen=True)
+class Config:
+    """One expanded config: what the runner measures, where it runs, and where each value was set."""
+
+    index: int
+    values: dict[str, Any]
+    origins: dict[str, str] = field(default_factory=dict, compare=False)
+    node_pool: str = ""
+    gpu_type: str = ""
+    gpu_count: int = 0
+
+    def label(self) -> str:
+        """`configs[3] (gpuType=nvidia-t4, precision=fp16)`: how messages name a config."""
+        varying = [f"{k}={_short(v)}" for k, v in self.values.items() if self.origins.get(k, "").startswith("matrix")]
+        return f"configs[{self.index}]" + (f" ({', '.join(varying)})" if varying else "")
+
+
+@dataclass(frozen=True)
+class Group:
+    """Configs that share a pod shape: one Indexed Job."""
+
+    name: str
+    node_pool: str
+    gpu_type: str
+    gpu_count: int
+    resources: dict[str, Any]
+    priority_class_name: str
+    spot: bool
+    indexes: tuple[int, ...]
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "nodePool": self.node_pool,
+            "gpuType": self.gpu_type,
+            "gpuCount": self.gpu_count,
+            "resources": copy.deepcopy(self.resources),
+            "priorityClassName": self.priority_class_name,
+            "spot": self.spot,
+            "indexes": list(self.indexes),
+        }
+
+
+def _short(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":")) if isinstance(value, list | dict) else str(value)
+
+
+# --- loading and the schema -------------------------------------------------------------------
+
+
+@cache
+def schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_FILE.read_text())
+
+
+def _key(path: Any) -> str:
+    parts = ""
+    for p in path:
+        parts += f"[{p}]" if isinstance(p, int) else (f".{p}" if parts else str(p))
+    return parts
+
+
+def validate_schema(data: Any, source: str) -> dict[str, Any]:
+    """Raise ValuesError naming the file, the key and the rule of the first violations."""
+    import jsonschema
+
+    if not isinstance(data, dict):
+        raise ValuesError(f"sweep {source}: the top level must be a mapping, not {type(data).__name__}.")
+    validator = jsonschema.Draft7Validator(schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if not errors:
+        return data
+    lines = []
+    for err in errors[:5]:
+        path = list(err.absolute_path)
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            extra = [k for k in err.instance if k not in (err.schema.get("properties") or {})]
+            path += extra[:1]
+            rule = "unknown key (the sweep schema allows no other keys here: a typo?)"
+        elif err.validator == "required":
+            rule = err.message
+        else:
+            rule = f"{err.message} (rule: {err.validator}: {json.dumps(err.validator_value)[:100]})"
+        lines.append(f"{_key(path) or '(top level)'}: {rule}")
+    more = f" ...and {len(errors) - 5} more." if len(errors) > 5 else ""
+    raise ValuesError(f"sweep {source} breaks the sweep schema ({SCHEMA_FILE.name}): " + "; ".join(lines) + "." + more)
+
+
+def load_sweep(path: Path) -> dict[str, Any]:
+    """A sweep file, schema-checked, with the defaults filled in."""
+    return with_defaults(validate_schema(read_yaml(path), str(path)))
+
+
+def with_defaults(sweep: dict[str, Any]) -> dict[str, Any]:
+    return {**SWEEP_DEFAULTS, **sweep}
+
+
+# --- expansion --------------------------------------------------------------------------------
+
+# A combination under construction: key -> (value, where it was set).
+_Combo = dict[str, tuple[Any, str]]
+
+
+def _matches(combo: _Combo, entry: dict[str, Any]) -> bool:
+    return all(k in combo and combo[k][0] == v for k, v in entry.items())
+
+
+def _expand(matrix: dict[str, Any]) -> list[_Combo]:
+    """GitHub Actions' rules: the product of the lists, less the combinations that match an
+    `exclude` entry (on all its keys), then each `include` entry added to every combination
+    whose original values it does not change, or appended as a combination of its own."""
+    axes = [k for k in matrix if k not in MATRIX_LISTS]
+    combos: list[_Combo] = []
+    for values in itertools.product(*(matrix[k] for k in axes)):
+        combo = {k: (v, f"matrix.{k}[{matrix[k].index(v)}]") for k, v in zip(axes, values, strict=True)}
+        if not any(_matches(combo, entry) for entry in matrix.get("exclude", [])):
+            combos.append(combo)
+    for n, entry in enumerate(matrix.get("include", [])):
+        origin = f"matrix.include[{n}]"
+        extended = False
+        for combo in combos:
+            original = {k: v for k, v in entry.items() if k in axes}
+            if all(combo[k][0] == v for k, v in original.items() if k in combo) and any(k not in axes for k in entry):
+                for k, v in entry.items():
+                    if k not in axes:
+                        combo[k] = (v, f"{origin}.{k}")
+                extended = True
+        if not extended:
+            combos.append({k: (v, f"{origin}.{k}") for k, v in entry.items()})
+    # An include that adds nothing new to a combination that already exists is that combination.
+    unique: list[_Combo] = []
+    for combo in combos:
+        if all({k: v[0] for k, v in combo.items()} != {k: v[0] for k, v in u.items()} for u in unique):
+            unique.append(combo)
+    return unique
+
+
+def expand_matrix(matrix: dict[str, Any]) -> list[dict[str, Any]]:
+    """The combinations of a matrix (values only), in order."""
+    return [{k: v for k, (v, _) in combo.items()} for combo in _expand(matrix)]
+
+
+def expand(sweep: dict[str, Any], source: str = "sweep") -> list[Config]:
+    """The sweep's configs: base, then each matrix combination over it, then the defaults.
+    Refuses a matrix that expands to nothing and configs that lack a required key."""
+    matrix = sweep.get("matrix") or {}
+    combos = _expand(matrix)
+    if not combos:
+        empty = [k for k in matrix if k not in MATRIX_LISTS and not matrix[k]]
+        why = (
+            f"matrix.{empty[0]} is an empty list" if empty else "matrix.exclude removes every combination of the matrix"
+        )
+        raise ValuesError(
+            f"sweep {source}: the matrix expands to zero configs ({why}); a sweep needs at least one config."
+        )
+    configs = []
+    for index, combo in enumerate(combos):
+        values = {**CONFIG_DEFAULTS}
+        origins = {k: f"default {k}" for k in CONFIG_DEFAULTS}
+        for k, v in (sweep.get("base") or {}).items():
+            values[k], origins[k] = v, f"base.{k}"
+        for k, (v, origin) in combo.items():
+            values[k], origins[k] = v, origin
+        config = Config(index, values, origins)
+        missing = [k for k in REQUIRED_CONFIG_KEYS if k not in values]
+        if missing:
+            raise ValuesError(
+                f"sweep {source}: {config.label()} has no {missing[0]}: set base.{missing[0]} or a matrix "
+                f"entry for it (every config needs {', '.join(REQUIRED_CONFIG_KEYS)})."
+            )
+        if values.get("model") == "torchscript" and not values.get("modelPath"):
+            raise ValuesError(f"sweep {source}: {config.label()}: model `torchscript` needs modelPath.")
+        configs.append(config)
+    return configs
+
+
+# --- checks against the environment -----------------------------------------------------------
+
+
+def priority_classes() -> list[str]:
+    """The platform's PriorityClasses (charts/platform-cluster's values)."""
+    return list(read_yaml(CHARTS / "platform-cluster" / "values.yaml")["priorityClasses"])
+
+
+def policy_values(env_values: dict[str, Any]) -> dict[str, Any]:
+    """charts/platform-policy's values as the environment's release sees them."""
+    return deep_merge(read_yaml(CHARTS / "platform-policy" / "values.yaml"), env_values.get("policy") or {})
+
+
+def place(config: Config, pools: dict[str, NodePool], source: str = "sweep") -> Config:
+    """The config with its node pool, GPU type and GPU count resolved; refuses an unknown GPU type
+    or pool, and more GPUs than one node of the pool has."""
+    values, origins = config.values, config.origins
+    gpu_types = sorted({p.gpu_type for p in pools.values() if p.gpu_type})
+    gpu_type = values.get("gpuType", "")
+    if "nodePool" in values:
+        name = values["nodePool"]
+        if name not in pools:
+            raise ValuesError(
+                f"sweep {source}: {config.label()}: nodePool {name!r} (set at {origins['nodePool']}) is not a node "
+                f"pool of global.nodePools (known: {', '.join(sorted(pools))})."
+            )
+        pool = pools[name]
+        if gpu_type and gpu_type != pool.gpu_type:
+            raise ValuesError(
+                f"sweep {source}: {config.label()}: gpuType {gpu_type!r} (set at {origins['gpuType']}) is not the GPU "
+                f"type of nodePool {name} ({pool.gpu_type or 'no GPUs'})."
+            )
+    elif gpu_type:
+        candidates = sorted(name for name, p in pools.items() if p.gpu_type == gpu_type)
+        if not candidates:
+            raise ValuesError(
+                f"sweep {source}: {config.label()}: unknown GPU type {gpu_type!r} (set at {origins['gpuType']}): no "
+                f"pool of global.nodePools has gpu.type {gpu_type!r} (known GPU types: {', '.join(gpu_types)})."
+            )
+        pool = pools[candidates[0]]
+    else:
+        raise ValuesError(
+            f"sweep {source}: {config.label()} names neither gpuType nor nodePool: set base.gpuType "
+            f"(one of {', '.join(gpu_types)}) or a matrix entry for it."
+        )
+    gpu_count = values.get("gpuCount", 1 if pool.gpu_count else 0)
+    if gpu_count > pool.gpu_count:
+        where = origins.get("gpuCount", "the default gpuCount")
+        raise ValuesError(
+            f"sweep {source}: {config.label()}: gpuCount {gpu_count} (set at {where}) is more than one node of pool "
+            f"{pool.name} has ({pool.gpu_count}): the pod could never be scheduled."
+        )
+    return Config(config.index, values, origins, pool.name, pool.gpu_type, gpu_count)
+
+
+_SCALE = {
+    "m": Decimal("0.001"),
+    "": Decimal(1),
+    "k": Decimal(10**3),
+    "M": Decimal(10**6),
+    "G": Decimal(10**9),
+    "T": Decimal(10**12),
+    "P": Decimal(10**15),
+    "E": Decimal(10**18),
+    **{s: Decimal(2 ** (10 * (n + 1))) for n, s in enumerate(["Ki", "Mi", "Gi", "Ti", "Pi", "Ei"])},
+}
+
+
+def quantity(value: Any) -> Decimal:
+    """A Kubernetes quantity as a number (cores, bytes, counts)."""
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([0-9]+)|([A-Za-z]*))", str(value))
+    if not match or (match[3] or "") not in _SCALE:
+        raise ValueError(f"not a Kubernetes quantity: {value!r}")
+    if match[2]:
+        return Decimal(match[1]) * Decimal(10) ** int(match[2])
+    return Decimal(match[1]) * _SCALE[match[3] or ""]
+
+
+def pod_usage(resources: dict[str, Any], gpu_count: int) -> dict[str, Any]:
+    """What one runner pod counts against a ResourceQuota, by quota key (as written)."""
+    usage: dict[str, Any] = {"pods": 1}
+    for kind in ("requests", "limits"):
+        for name, value in resources[kind].items():
+            usage[f"{kind}.{name}"] = value
+    if gpu_count:
+        usage[f"requests.{GPU_RESOURCE}"] = usage[f"limits.{GPU_RESOURCE}"] = gpu_count
+    usage["cpu"], usage["memory"] = usage["requests.cpu"], usage["requests.memory"]
+    return usage
+
+
+def check_quota(config: Config, sweep: dict[str, Any], env_values: dict[str, Any], source: str = "sweep") -> None:
+    """Refuse a config whose one pod exceeds the benchmarks namespace's ResourceQuota (or a priority
+    quota of its class, or the LimitRange's largest container): it could never be admitted."""
+    policy = policy_values(env_values)
+    if policy.get("enabled") is False:
+        return
+    bench = (policy.get("namespaces") or {}).get("benchmarks") or {}
+    namespace = (env_values.get("global") or {}).get("namespaces", {}).get("benchmarks", "benchmarks")
+    usage = pod_usage(sweep["resources"], config.gpu_count)
+    quotas = [("policy.namespaces.benchmarks.quota", bench.get("quota") or {})]
+    for name, pq in (bench.get("priorityQuotas") or {}).items():
+        if sweep["priorityClassName"] in pq.get("priorityClasses", []):
+            quotas.append((f"policy.namespaces.benchmarks.priorityQuotas.{name}.hard", pq.get("hard") or {}))
+    for where, hard in quotas:
+        for key, limit in hard.items():
+            if key in usage and quantity(usage[key]) > quantity(limit):
+                raise ValuesError(
+                    f"sweep {source}: {config.label()}: {_usage_key(key, config)} asks for {usage[key]} per pod, "
+                    f"more than the benchmarks namespace {namespace} allows ({where} {key}: {limit}): no runner pod "
+                    "of it could ever be admitted. Ask for less, or raise the quota in the environment's values."
+                )
+    largest = (bench.get("limitRange") or {}).get("max") or {}
+    for name, limit in largest.items():
+        key = f"limits.{name}"
+        if key in usage and quantity(usage[key]) > quantity(limit):
+            raise ValuesError(
+                f"sweep {source}: {config.label()}: resources.limits.{name} {usage[key]} is above the largest "
+                f"container the benchmarks namespace {namespace} admits (policy.namespaces.benchmarks.limitRange.max."
+                f"{name}: {limit})."
+            )
+
+
+def _usage_key(quota_key: str, config: Config) -> str:
+    if GPU_RESOURCE in quota_key:
+        return f"gpuCount (set at {config.origins.get('gpuCount', 'the default gpuCount')})"
+    if quota_key == "pods":
+        return "one pod"
+    kind, _, name = quota_key.partition(".")
+    return f"resources.{kind}.{name}" if name else f"resources.requests.{kind}"
+
+
+def resolve(sweep: dict[str, Any], env_values: dict[str, Any], source: str = "sweep") -> list[Config]:
+    """Expanded configs, placed on pools and checked against the environment: every refusal
+    happens here, before anything is applied."""
+    known = priority_classes()
+    if sweep["priorityClassName"] not in known:
+        raise ValuesError(
+            f"sweep {source}: priorityClassName {sweep['priorityClassName']!r} is not a PriorityClass of the "
+            f"platform (known: {', '.join(known)})."
+        )
+    pools = node_pools(env_values)
+    if sweep["spot"] and SPOT_POOL not in pools:
+        raise ValuesError(f"sweep {source}: spot is true but global.nodePools has no {SPOT_POOL} pool to tolerate.")
+    for kind in ("cpu", "memory"):
+        if quantity(sweep["resources"]["requests"][kind]) > quantity(sweep["resources"]["limits"][kind]):
+            raise ValuesError(f"sweep {source}: resources.requests.{kind} is above resources.limits.{kind}.")
+    configs = [place(c, pools, source) for c in expand(sweep, source)]
+    for config in configs:
+        check_quota(config, sweep, env_values, source)
+    return configs
+
+
+# --- grouping and the chart's values ----------------------------------------------------------
+
+
+def group_configs(configs: list[Config], sweep: dict[str, Any]) -> list[Group]:
+    """Scheduling groups: configs with the same pool, GPU type and count, resources, priority and
+    spot share one pod shape, so one Indexed Job. Names are short DNS labels, unique in the sweep."""
+    shapes: dict[tuple[Any, ...], list[int]] = {}
+    for c in configs:
+        shapes.setdefault((c.node_pool, c.gpu_type, c.gpu_count), []).append(c.index)
+    groups: list[Group] = []
+    used: set[str] = set()
+    for (pool, gpu_type, gpu_count), indexes in shapes.items():
+        base = (gpu_type.removeprefix("nvidia-") if gpu_type else pool)[:20].strip("-")
+        if gpu_count != 1:
+            base += f"-x{gpu_count}"
+        if sweep["spot"]:
+            base += "-spot"
+        name, n = base, 2
+        while name in used:
+            name, n = f"{base}-{n}", n + 1
+        used.add(name)
+        groups.append(
+            Group(
+                name=name,
+                node_pool=pool,
+                gpu_type=gpu_type,
+                gpu_count=gpu_count,
+                resources=sweep["resources"],
+                priority_class_name=sweep["priorityClassName"],
+                spot=sweep["spot"],
+                indexes=tuple(indexes),
+            )
+        )
+    return groups
+
+
+def runner_config(config: Config) -> dict[str, Any]:
+    """What the runner reads for one index: the measured keys (scheduling keys stay out, except
+    the resolved GPU type and count, which the result records)."""
+    values = {k: copy.deepcopy(v) for k, v in config.values.items() if k not in SCHEDULING_KEYS}
+    return {**values, "gpuType": config.gpu_type, "gpuCount": config.gpu_count, "nodePool": config.node_pool}
+
+
+def chart_values(sweep: dict[str, Any], env_values: dict[str, Any], source: str = "sweep") -> dict[str, Any]:
+    """Values of charts/benchmark for this sweep in this environment (`helm install -f`)."""
+    sweep = with_defaults(sweep)
+    configs = resolve(sweep, env_values, source)
+    groups = group_configs(configs, sweep)
+    env_global = env_values.get("global") or {}
+    values: dict[str, Any] = {
+        "global": {
+            k: env_global[k]
+            for k in ("environment", "image", "commonLabels", "nodePools", "priorityClassName")
+            if k in env_global
+        }
+        | {"namespaces": {"benchmarks": env_global.get("namespaces", {}).get("benchmarks", "")}},
+        "sweep": {"name": sweep["name"], "kind": sweep["kind"]},
+        "configs": [{"index": c.index, "config": runner_config(c)} for c in configs],
+        "groups": [g.values() for g in groups],
+        "parallelism": sweep["parallelism"],
+        "ttlSecondsAfterFinished": sweep["ttlSecondsAfterFinished"],
+        "backoffLimitPerIndex": sweep["backoffLimitPerIndex"],
+    }
+    if "maxFailedIndexes" in sweep:
+        values["maxFailedIndexes"] = sweep["maxFailedIndexes"]
+    return values
+
+
+def plan_sweep(path: Path, env_values: dict[str, Any]) -> dict[str, Any]:
+    """A sweep file to the chart's values, every check included."""
+    return chart_values(load_sweep(path), env_values, str(path))
