@@ -1,0 +1,102 @@
+"""The result record (schema `kaiml.result/v1`, runner/result.schema.json) and how it leaves a pod:
+one stdout line `KAIML_RESULT <compact JSON>` (see runner/README.md for why a log line).
+
+No torch here: the deploy tool's watcher imports `parse_line` to read pod logs."""
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, TypedDict
+
+SCHEMA = "kaiml.result/v1"
+SCHEMA_FILE = Path(__file__).with_name("result.schema.json")
+MARKER = "KAIML_RESULT"
+
+Status = Literal["ok", "config-error", "error"]
+ORDER = (
+    "schema",
+    "sweep",
+    "index",
+    "kind",
+    "config",
+    "device",
+    "latency_ms",
+    "throughput",
+    "iterations",
+    "started",
+    "finished",
+    "status",
+    "error",
+)
+
+
+class Latency(TypedDict):
+    """Per-iteration latency in milliseconds over the measured iterations."""
+
+    mean: float
+    p50: float
+    p90: float
+    p99: float
+    min: float
+    max: float
+
+
+@dataclass
+class Result:
+    """One run's record. `latency_ms` and `throughput` (samples/s) are null unless status is ok;
+    `error` says what went wrong otherwise."""
+
+    sweep: str
+    index: int | None
+    kind: str
+    config: dict[str, Any]
+    started: str
+    finished: str = ""
+    status: Status = "ok"
+    device: dict[str, Any] = field(default_factory=dict)
+    latency_ms: Latency | None = None
+    throughput: float | None = None
+    iterations: int | None = None
+    error: str | None = None
+    schema: str = SCHEMA
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record, keys in the documented order."""
+        d = asdict(self)
+        return {k: d[k] for k in ORDER}
+
+    def to_json(self) -> str:
+        """Compact, ASCII-only JSON: always one line, whatever the config's strings hold."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+    def to_line(self) -> str:
+        return f"{MARKER} {self.to_json()}"
+
+
+def now() -> str:
+    """UTC, ISO 8601 with milliseconds: `2026-05-01T12:00:00.123Z`."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_line(line: str) -> dict[str, Any] | None:
+    """The record of a `KAIML_RESULT {...}` log line, or None for any other line. A log reader
+    may prefix lines with a timestamp (`kubectl logs --timestamps`): the marker is searched."""
+    at = line.find(MARKER + " {")
+    if at < 0:
+        return None
+    try:
+        record = json.loads(line[at + len(MARKER) + 1 :])
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) and record.get("schema") == SCHEMA else None
+
+
+def find_result(log: str) -> dict[str, Any] | None:
+    """The last result record in a pod's log (a retried container may have printed none)."""
+    found = None
+    for line in log.splitlines():
+        record = parse_line(line)
+        if record is not None:
+            found = record
+    return found
