@@ -110,17 +110,21 @@ class Helm:
         description: str,
         timeout: str,
         labels: dict[str, str] | None = None,
+        wait: bool = True,
     ) -> dict[str, Any]:
         """Install or upgrade with rollback on failure, waiting for readiness (Jobs included) up to
         `timeout`; `labels` go on the release's storage Secret. The command line is built here rather
         than by pyhelm3's install_or_upgrade_release: that cannot pass --labels, and it parses the whole
         returned manifest with pure-Python YAML (~50 ms of CPU per release, which serialises the
-        parallel releases of a level)."""
+        parallel releases of a level). `wait=False` (benchmark sweeps, followed by their own watch):
+        no waiting and so no rollback on failure; the objects are applied and the command returns."""
         args = [
             "upgrade", release, str(chart_dir), "--install", "--namespace", namespace, "--values", "-",
-            "--rollback-on-failure", "--cleanup-on-fail", "--wait", "--wait-for-jobs", "--timeout", timeout,
+            "--cleanup-on-fail", "--timeout", timeout,
             "--history-max", "10", "--description", description, "--output", "json",
         ]  # fmt: skip
+        if wait:
+            args += ["--rollback-on-failure", "--wait", "--wait-for-jobs"]
         if labels:
             args += ["--labels", ",".join(f"{k}={v}" for k, v in labels.items())]
         out = await self.raw(f"helm upgrade --install {release}", args, json.dumps(values).encode())

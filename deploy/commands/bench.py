@@ -1,0 +1,213 @@
+"""`./deploy.sh bench run|status|results|delete`: benchmark sweeps as charts/benchmark releases."""
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Group
+from rich.live import Live
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from deploy import tools
+from deploy.bench import report
+from deploy.bench.follow import Sweep, follow
+from deploy.bench.pending import PENDING_GRACE_S
+from deploy.bench.release import benchmarks_namespace, install, release_name, uninstall, with_sets
+from deploy.bench.status import sweep_status
+from deploy.bench.store import ResultStore, bench_dir, read_records
+from deploy.bench.tracker import DONE, FAILED, PENDING, RUNNING, Tracker
+from deploy.commands import options as o
+from deploy.console import console, log
+from deploy.deployer import Request, connect, ensure_release_namespace
+from deploy.helm import Helm
+from deploy.prepare import prepare
+from deploy.sweep import plan_sweep
+
+app = typer.Typer(help="Benchmark sweeps: launch, follow, report, delete.", no_args_is_help=True)
+
+SweepName = Annotated[str, typer.Argument(help="The sweep's name (its file's `name`).")]
+Follow = Annotated[bool, typer.Option("--follow/--no-follow", help="Follow the pods until every config is done.")]
+
+
+def _environment(req: Request) -> dict[str, Any]:
+    tools.tool("helm")
+    prep = prepare(req.inputs, req.selection, req.runs_root, req.values_dir, req.charts_dir)
+    prep.run.remove()
+    return prep.merged.values
+
+
+def _helm(req: Request, target: Any) -> Helm:
+    return Helm(kubeconfig=target.kubeconfig, context=target.context, timeout=req.apply.timeout)
+
+
+def _env_only(req: Request) -> Request:
+    """The environment's values without the command's --set (those are the chart's)."""
+    req.inputs.sets = []
+    return req
+
+
+class Display:
+    """A progress bar of configs done / running / pending / failed, with pending reasons under it."""
+
+    def __init__(self, total: int) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[counts]}"),
+            TimeElapsedColumn(), console=console,
+        )  # fmt: skip
+        self.task = self.progress.add_task("configs", total=total, counts="")
+        self.reasons = Text()
+        self.live = Live(Group(self.progress, self.reasons), console=console, refresh_per_second=4)
+
+    def update(self, tracker: Tracker) -> None:
+        c = tracker.counts()
+        counts = f"{c[DONE]} done, {c[RUNNING]} running, {c[PENDING]} pending, {c[FAILED]} failed"
+        self.progress.update(self.task, completed=c[DONE] + c[FAILED], counts=counts)
+        waiting = tracker.waiting(PENDING_GRACE_S)
+        self.reasons.plain = "\n".join(f"  pending ({n}): {why}" for why, n in sorted(waiting.items()))
+
+
+def summary(tracker: Tracker, sweep: str, folder: Path) -> int:
+    c = tracker.counts()
+    failed = sorted(i for i, s in tracker.state.items() if s == FAILED)
+    console.print(
+        f"sweep {sweep}: {c[DONE]} of {len(tracker.state)} configs have a result, {c[FAILED]} failed"
+        + (f" (configs {', '.join(map(str, failed[:20]))}{' ...' if len(failed) > 20 else ''})" if failed else "")
+        + f"; results in {folder / 'results.jsonl'}",
+        highlight=False,
+    )
+    return 0 if not failed and c[DONE] == len(tracker.state) else 1
+
+
+@app.command("run")
+def run_cmd(
+    ctx: typer.Context,
+    sweep_file: Annotated[Path, typer.Argument(help="The sweep file (YAML).", exists=True, dir_okay=False)],
+    env: o.Env = "dev",
+    context: o.Context = None,
+    kubeconfig: o.Kubeconfig = None,
+    local: o.Local = False,
+    sets: Annotated[
+        list[str] | None, typer.Option("--set", help="key.path=value on charts/benchmark's values; repeatable.")
+    ] = None,
+    release_namespace: o.ReleaseNamespace = "default",
+    timeout: o.Timeout = "5m",
+    do_follow: Follow = True,
+) -> None:
+    """Install the sweep's release (bench-<sweep>) without waiting for its Jobs, then follow its pods
+    with one watch and append each config's result to runs/bench-<sweep>/results.jsonl as it arrives.
+    Exit 0 when every config has a result, 1 when some failed."""
+    req = _env_only(o.request_from(ctx))
+    env_values = _environment(req)
+    values = with_sets(plan_sweep(sweep_file, env_values), list(sets or []))
+    name = values["sweep"]["name"]
+    target = connect(req, env_values)
+    api_client = target.api_client()
+    ensure_release_namespace(api_client, release_namespace)
+    namespace = benchmarks_namespace(values, release_namespace)
+    store = ResultStore(bench_dir(req.runs_root, name))
+    store.reset()
+    store.path.parent.mkdir(parents=True, exist_ok=True)
+    (store.path.parent / "values.json").write_text(json.dumps(values, indent=2))
+    install(_helm(req, target), req.charts_dir / "benchmark", values, release_namespace, timeout)
+    log(f"installed {release_name(name)}: {len(values['configs'])} configs in {len(values['groups'])} Jobs, "
+        f"namespace {namespace}")  # fmt: skip
+    if not do_follow:
+        return
+    sweep = Sweep(
+        name=name,
+        namespace=namespace,
+        groups={g["name"]: list(g["indexes"]) for g in values["groups"]},
+        configs={c["index"]: c["config"] for c in values["configs"]},
+    )
+    display = Display(len(sweep.configs))
+    with display.live:
+        tracker = follow(api_client, sweep, store, display.update)
+    raise typer.Exit(summary(tracker, name, store.path.parent))
+
+
+@app.command("status")
+def status_cmd(
+    ctx: typer.Context,
+    sweep: SweepName,
+    env: o.Env = "dev",
+    context: o.Context = None,
+    kubeconfig: o.Kubeconfig = None,
+    local: o.Local = False,
+    release_namespace: o.ReleaseNamespace = "default",
+    output: o.OutputOpt = o.Output.text,
+) -> None:
+    """Per group: completions, succeeded, failed, active, why configs are pending, results collected."""
+    req = o.request_from(ctx)
+    env_values = _environment(req)
+    target = connect(req, env_values)
+    namespace = benchmarks_namespace(env_values, release_namespace)
+    recorded = ResultStore(bench_dir(req.runs_root, sweep)).recorded
+    rows = sweep_status(target.api_client(), namespace, sweep, recorded)
+    if output == o.Output.json:
+        typer.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+        return
+    if not rows:
+        console.print(f"sweep {sweep}: no Jobs in {namespace} ({len(recorded)} results collected).")
+        return
+    table = Table(title=f"sweep {sweep} ({namespace})")
+    for col in ("group", "completions", "succeeded", "failed", "active", "results", "pending"):
+        table.add_column(col)
+    for r in rows:
+        pending = "\n".join(f"{n}: {why}" for why, n in r.pending.items())
+        table.add_row(r.group, *(str(v) for v in (r.completions, r.succeeded, r.failed, r.active, r.results)), pending)
+    console.print(table)
+
+
+@app.command("results")
+def results_cmd(
+    sweep: SweepName,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG of p50 latency per config.")] = None,
+) -> None:
+    """The sweep's results (runs/bench-<sweep>/results.jsonl)."""
+    if fmt not in ("table", "json", "csv"):
+        raise typer.BadParameter(f"--format {fmt!r}: expected table, json or csv.")
+    folder = bench_dir(o.request(env="dev").runs_root, sweep)
+    records = list(read_records(folder / "results.jsonl"))
+    if not records:
+        console.print(f"sweep {sweep}: no results in {folder / 'results.jsonl'}.")
+        raise typer.Exit(1)
+    table = report.rows(records)
+    if fmt == "json":
+        typer.echo(report.as_json(records))
+    elif fmt == "csv":
+        typer.echo(report.as_csv(table), nl=False)
+    else:
+        t = Table(title=f"sweep {sweep}: {len(records)} results")
+        for col in report.COLUMNS:
+            t.add_column(col)
+        for row in table:
+            t.add_row(*("" if row[c] is None else str(row[c]) for c in report.COLUMNS))
+        console.print(t)
+    if plot is not None:
+        report.plot(table, plot, f"sweep {sweep}: latency p50")
+        log(f"wrote {plot}")
+
+
+@app.command("delete")
+def delete_cmd(
+    ctx: typer.Context,
+    sweep: SweepName,
+    env: o.Env = "dev",
+    context: o.Context = None,
+    kubeconfig: o.Kubeconfig = None,
+    local: o.Local = False,
+    release_namespace: o.ReleaseNamespace = "default",
+    timeout: o.Timeout = "5m",
+) -> None:
+    """Uninstall the sweep's release (its Jobs and pods go); results.jsonl is kept."""
+    req = o.request_from(ctx)
+    env_values = _environment(req)
+    target = connect(req, env_values)
+    if uninstall(_helm(req, target), sweep, release_namespace, timeout):
+        log(f"uninstalled {release_name(sweep)}; results kept in {bench_dir(req.runs_root, sweep)}")
+    else:
+        log(f"no release {release_name(sweep)} in {release_namespace}")
