@@ -2,6 +2,7 @@
 
 import os
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from deploy.values import environments, load_environment
 # One fixed name so that a crashed run's cluster is found and replaced by the next run.
 TEST_CLUSTER = os.environ.get("KAIML_TEST_CLUSTER", "kaiml-test")
 FIXTURES = REPO / "tests" / "fixtures"
+ARGO_CRD = FIXTURES / "argo-workflowtemplate-crd.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +55,14 @@ def kubeconfig(cluster: LocalCluster) -> Path:
 def kubectl(kubeconfig: Path) -> list[str]:
     """Command prefix for the project's own kubectl against the test cluster."""
     return [str(tools.tool("kubectl")), "--kubeconfig", str(kubeconfig)]
+
+
+@pytest.fixture(scope="module")
+def argo_crd(kubectl: list[str]) -> Iterator[Path]:
+    """A stand-in of Argo's WorkflowTemplate CRD, served from the first test that asks for it to the
+    end of its module, then removed (the session cluster is shared)."""
+    subprocess.run([*kubectl, "apply", "-f", str(ARGO_CRD)], check=True, capture_output=True)
+    established = ["wait", "--for=condition=Established", "-f", str(ARGO_CRD)]
+    subprocess.run([*kubectl, *established], check=True, capture_output=True)
+    yield ARGO_CRD
+    subprocess.run([*kubectl, "delete", "-f", str(ARGO_CRD), "--wait"], check=True, capture_output=True)

@@ -14,12 +14,10 @@ from kubernetes.client.rest import ApiException
 
 from deploy import charts, tools
 from deploy.cluster.local import LocalCluster
-from deploy.paths import CHARTS, REPO, VALUES
+from deploy.paths import CHARTS, VALUES
 from deploy.values import environments, load_environment
 
 pytestmark = pytest.mark.cluster
-
-ARGO_CRD = REPO / "tests" / "fixtures" / "argo-workflowtemplate-crd.yaml"
 
 
 def helm(kubeconfig: Path, *args: str) -> str:
@@ -31,12 +29,10 @@ def helm(kubeconfig: Path, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def installed(cluster: LocalCluster, kubectl: list[str]) -> Iterator[dict[str, dict[str, Any]]]:
+def installed(cluster: LocalCluster, kubectl: list[str], argo_crd: Path) -> Iterator[dict[str, dict[str, Any]]]:
     """Install the cluster-scoped chart once, then the umbrella once per environment."""
     charts.build_dependencies(tools.tool("helm"), [CHARTS / "platform-cluster", CHARTS / "platform"])
-    # The Argo CRD makes the workflows chart render its WorkflowTemplate, as on a cluster with Argo.
-    subprocess.run([*kubectl, "apply", "-f", str(ARGO_CRD)], check=True, capture_output=True)
-    subprocess.run([*kubectl, "wait", "--for=condition=Established", "-f", str(ARGO_CRD)], check=True)
+    # argo_crd: the workflows chart renders its WorkflowTemplate, as on a cluster with Argo.
     helm(
         cluster.kubeconfig,
         "upgrade",
@@ -67,7 +63,6 @@ def installed(cluster: LocalCluster, kubectl: list[str]) -> Iterator[dict[str, d
     # The aggregated ClusterRoles are kept on uninstall (see platform-cluster's clusterroles.yaml).
     selector = "app.kubernetes.io/instance=platform-cluster"
     subprocess.run([*kubectl, "delete", "clusterrole", "-l", selector, "--wait"], check=True, capture_output=True)
-    subprocess.run([*kubectl, "delete", "-f", str(ARGO_CRD), "--wait"], check=True, capture_output=True)
 
 
 @pytest.fixture(scope="module")

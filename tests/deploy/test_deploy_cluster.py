@@ -25,22 +25,6 @@ from deploy.state import decode_release
 pytestmark = pytest.mark.cluster
 NS = "default"
 
-ARGO_CRD = """\
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: workflowtemplates.argoproj.io}
-spec:
-  group: argoproj.io
-  names: {kind: WorkflowTemplate, listKind: WorkflowTemplateList, plural: workflowtemplates, singular: workflowtemplate}
-  scope: Namespaced
-  versions:
-  - name: v1alpha1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-"""
-
 
 def request_for(suite, kube: Path, env: str, **kw) -> Request:
     inputs = Inputs(env=env, tag=kw.pop("tag", "v1"), sets=kw.pop("sets", []), context=None, namespace=NS)
@@ -118,12 +102,7 @@ def test_full_deploy_skips_workflows_without_argo(shared_suite, kube):
     assert "Argo CRD" in result.prepared.plan.excluded["workflows"]
 
 
-def test_workflows_applied_once_the_crd_exists(shared_suite, kube):
-    from kubernetes import client, config
-
-    api = client.ApiextensionsV1Api(config.new_client_from_config(str(kube)))
-    api.create_custom_resource_definition(yaml.safe_load(ARGO_CRD))
-    time.sleep(2)  # the CRD's API must be served before Helm can apply one
+def test_workflows_applied_once_the_crd_exists(shared_suite, kube, argo_crd):
     result = deploy(request_for(shared_suite, kube, "staging"))
     assert result.ok
     assert actions(result)["staging-workflows"] == "installed"

@@ -18,8 +18,6 @@ from deploy.values import environments
 
 pytestmark = pytest.mark.cluster
 
-ARGO_CRD = REPO / "tests" / "fixtures" / "argo-workflowtemplate-crd.yaml"
-
 
 def cli(kubeconfig: Path, runs: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KAIML_RUNS_DIR": str(runs), "COLUMNS": "200"}
@@ -40,16 +38,13 @@ def summary(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def deployed(kubeconfig: Path, kubectl: list[str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def deployed(kubeconfig: Path, argo_crd: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Every environment deployed once with Argo's CRD present (so workflows deploy too)."""
     runs = tmp_path_factory.mktemp("runs")
-    subprocess.run([*kubectl, "apply", "-f", str(ARGO_CRD)], check=True, capture_output=True)
-    subprocess.run([*kubectl, "wait", "--for=condition=Established", "-f", str(ARGO_CRD)], check=True)
     yield runs
     for env in reversed(environments()):
         done = cli(kubeconfig, runs, "destroy", "--env", env, "--yes")
         assert done.returncode == 0, done.stderr
-    subprocess.run([*kubectl, "delete", "-f", str(ARGO_CRD), "--wait"], check=True, capture_output=True)
 
 
 @pytest.mark.parametrize("env", environments())
