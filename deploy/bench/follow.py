@@ -1,18 +1,31 @@
-"""Follow a launched sweep: one watch on its pods (resumed from the last resourceVersion when it
-expires), each Succeeded pod's log read once, its KAIML_RESULT recorded for config
-`indexes[completion index]`. Between watch windows the sweep's Jobs (failedIndexes) and their
-FailedCreate events (quota) are read once: a few requests per window, whatever the sweep's size."""
+"""Follow a launched sweep with watches, not polling: one on its pods, one on its Jobs, one on the
+Jobs' FailedCreate events (quota). Each runs in a thread, lists once, watches from the list's
+resourceVersion, and lists again only when that expires; all of them feed one queue, and only the
+main thread changes the tracker and the results file, so neither needs a lock.
 
+A Succeeded pod's log is read once, by a small pool of threads (the API server relays each read to
+the node, so reads overlap), and its KAIML_RESULT is recorded for config `indexes[completion index]`:
+a config's result is written once however many pods it took (retries, preemption, deleted nodes).
+Objects stay JSON dicts (deploy/bench/kube.py) and the tracker holds one entry per config, so memory
+does not grow with the number of events."""
+
+import queue
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from deploy.bench import kube
 from deploy.bench.indexes import GROUP_LABEL, SWEEP_LABEL, config_index
-from deploy.bench.pending import job_reasons, pod_reason
+from deploy.bench.pending import event_time, job_reasons, pod_reason
 from deploy.bench.store import ResultStore
 from deploy.bench.tracker import Tracker
 
-WINDOW_S = 5
+WATCH_S = 60
+REFRESH_S = 0.25
+LOG_READERS = 8
+LOG_ATTEMPTS = 3
 
 
 @dataclass
@@ -23,53 +36,132 @@ class Sweep:
     configs: dict[int, dict[str, Any]]
 
 
-def record_of(pod: Any, group: str, result: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+def record_of(pod: dict[str, Any], group: str, result: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
     return {
         "group": group,
-        "pod": pod.metadata.name,
-        "node": pod.spec.node_name,
+        "pod": kube.get(pod, "metadata", "name"),
+        "node": kube.get(pod, "spec", "nodeName"),
         "gpuType": config.get("gpuType", ""),
         "values": config,
         "result": result,
     }
 
 
-def handle_pod(pod: Any, sweep: Sweep, tracker: Tracker, store: ResultStore, read_log: Callable[[str], str]) -> None:
-    from runner.result import find_result
+class Follower:
+    """The state machine behind `follow`: feed it pods, Jobs, events and log texts."""
 
-    found = config_index(pod.metadata.labels, pod.metadata.annotations, sweep.groups)
-    if found is None:
-        return
-    group, index = found
-    if index in store.recorded:
-        tracker.done(index)
-        return
-    if tracker.finished(index):
-        return
-    phase = pod.status.phase if pod.status else "Pending"
-    if phase == "Succeeded":
-        result = find_result(read_log(pod.metadata.name))
+    def __init__(self, sweep: Sweep, store: ResultStore) -> None:
+        self.sweep = sweep
+        self.store = store
+        self.tracker = Tracker(sweep.groups)
+        self.reading: set[int] = set()  # configs whose log read is under way
+        self.job_groups: dict[str, str] = {}  # Job name -> group
+        self.failed_create: dict[str, dict[str, Any]] = {}  # Job name -> its newest FailedCreate event
+        for index in store.recorded:
+            if index in self.tracker.state:
+                self.tracker.done(index)
+
+    def pod(self, kind: str, pod: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+        """A pod event; returns (config index, pod) when its log should be read now."""
+        meta = pod.get("metadata") or {}
+        found = config_index(meta.get("labels"), meta.get("annotations"), self.sweep.groups)
+        if found is None:
+            return None
+        index = found[1]
+        if self.tracker.finished(index) or index in self.reading:
+            return None
+        phase = kube.get(pod, "status", "phase", default="Pending")
+        if kind == "DELETED" and phase != "Succeeded":
+            self.tracker.pod_phase(index, "Deleted")  # the Job makes another pod, or fails the index
+            return None
+        if phase == "Succeeded":
+            self.reading.add(index)
+            return index, pod
+        self.tracker.pod_phase(index, phase, pod_reason(pod) if phase == "Pending" else None)
+        return None
+
+    def log(self, index: int, pod: dict[str, Any], text: str | None) -> None:
+        """The log of config `index`'s Succeeded pod (None: gone before it was read)."""
+        from runner.result import find_result
+
+        self.reading.discard(index)
+        group = kube.get(pod, "metadata", "labels", GROUP_LABEL, default="")
+        name = kube.get(pod, "metadata", "name")
+        result = find_result(text or "")
         if result is None:
-            tracker.failed(index)
-            tracker.reasons[index] = f"pod {pod.metadata.name} succeeded without a KAIML_RESULT line"
+            self.tracker.failed(index)
+            why = "was removed before its log was read" if text is None else "succeeded without a KAIML_RESULT line"
+            self.tracker.reasons[index] = f"pod {name} {why}"
             return
-        store.record(index, record_of(pod, group, result, sweep.configs.get(index, {})))
-        tracker.done(index)
-        return
-    tracker.pod_phase(index, phase or "Pending", pod_reason(pod) if phase == "Pending" else None)
+        self.store.record(index, record_of(pod, group, result, self.sweep.configs.get(index, {})))
+        self.tracker.done(index)
+
+    def job(self, kind: str, job: dict[str, Any]) -> None:
+        name = kube.get(job, "metadata", "name")
+        group = kube.get(job, "metadata", "labels", GROUP_LABEL, default="")
+        if kind == "DELETED" or group not in self.sweep.groups:
+            return
+        self.job_groups[name] = group
+        conditions = kube.get(job, "status", "conditions", default=[])
+        failed = any(c.get("type") == "Failed" and c.get("status") == "True" for c in conditions)
+        self.tracker.job_status(group, kube.get(job, "status", "failedIndexes"), failed)
+
+    def event(self, kind: str, event: dict[str, Any]) -> None:
+        """A FailedCreate event of one of the sweep's Jobs: why its group's pods do not exist."""
+        name = kube.get(event, "involvedObject", "name")
+        group = self.job_groups.get(name) or _group_of_job(name, self.sweep)
+        if kind == "DELETED" or group is None or event.get("reason") != "FailedCreate":
+            return
+        self.job_groups[name] = group
+        known = self.failed_create.get(name)
+        if known is None or event_time(event) >= event_time(known):
+            self.failed_create[name] = event
+        self.tracker.group_reasons = job_reasons(list(self.failed_create.values()), self.job_groups)
+
+    def complete(self) -> bool:
+        return not self.reading and self.tracker.complete()
 
 
-def refresh_jobs(batch: Any, core: Any, sweep: Sweep, tracker: Tracker) -> None:
-    jobs = batch.list_namespaced_job(sweep.namespace, label_selector=f"{SWEEP_LABEL}={sweep.name}").items
-    names: dict[str, str] = {}
-    for job in jobs:
-        group = (job.metadata.labels or {}).get(GROUP_LABEL, "")
-        names[job.metadata.name] = group
-        conds = (job.status and job.status.conditions) or []
-        failed = any(c.type == "Failed" and c.status == "True" for c in conds)
-        tracker.job_status(group, job.status.failed_indexes if job.status else None, failed)
-    events = core.list_namespaced_event(sweep.namespace, field_selector="involvedObject.kind=Job").items
-    tracker.group_reasons = job_reasons(events, names)
+def _group_of_job(job_name: str | None, sweep: Sweep) -> str | None:
+    """The chart names each Job `<sweep>-<group>`."""
+    prefix = f"{sweep.name}-"
+    if job_name and job_name.startswith(prefix) and job_name[len(prefix) :] in sweep.groups:
+        return job_name[len(prefix) :]
+    return None
+
+
+def _stream(
+    out: "queue.Queue[tuple[str, str, Any]]",
+    stop: threading.Event,
+    topic: str,
+    list_fn: Callable[..., Any],
+    namespace: str,
+    **selectors: str,
+) -> None:
+    """List, then watch from the list's version; list again when the version expires. Each object
+    goes to `out` as (topic, event type, object); a failure goes as (\"error\", topic, exception)."""
+    try:
+        version: str | None = None
+        while not stop.is_set():
+            if version is None:
+                for items, listed in kube.list_pages(list_fn, namespace, **selectors):
+                    version = listed
+                    for obj in items:
+                        out.put((topic, "ADDED", obj))
+                continue
+            try:
+                for kind, obj in kube.watch(
+                    list_fn, namespace, resource_version=version, timeout_s=WATCH_S, **selectors
+                ):
+                    version = kube.get(obj, "metadata", "resourceVersion", default=version)
+                    if stop.is_set():
+                        return
+                    if kind != "BOOKMARK":
+                        out.put((topic, kind, obj))
+            except kube.Expired:
+                version = None
+    except Exception as err:  # the main thread reports it and stops
+        out.put(("error", topic, err))
 
 
 def follow(
@@ -77,65 +169,75 @@ def follow(
     sweep: Sweep,
     store: ResultStore,
     on_update: Callable[[Tracker], None] = lambda t: None,
-    window_s: int = WINDOW_S,
 ) -> Tracker:
     """Until every config has a result or failed; returns the final state."""
-    from kubernetes import client, watch
+    from kubernetes import client
     from kubernetes.client.rest import ApiException
 
     core, batch = client.CoreV1Api(api_client), client.BatchV1Api(api_client)
-    tracker = Tracker(sweep.groups)
-    for index in store.recorded:
-        if index in tracker.state:
-            tracker.done(index)
-
-    def read_log(pod: str) -> str:
-        try:
-            return core.read_namespaced_pod_log(pod, sweep.namespace, container="runner")
-        except ApiException as err:
-            if err.status == 404:  # already removed (TTL): its index is retried or failed by the Job
-                return ""
-            raise
-
+    follower = Follower(sweep, store)
+    events: queue.Queue[tuple[str, str, Any]] = queue.Queue()
+    stop = threading.Event()
     selector = f"{SWEEP_LABEL}={sweep.name}"
-    version: str | None = None
-    w = watch.Watch()
-    while True:
-        refresh_jobs(batch, core, sweep, tracker)
-        on_update(tracker)
-        if tracker.complete():
-            return tracker
-        if version is None:  # first window, or the last resourceVersion expired: list once, then watch
-            listed = core.list_namespaced_pod(sweep.namespace, label_selector=selector)
-            for pod in listed.items:
-                handle_pod(pod, sweep, tracker, store, read_log)
-            version = listed.metadata.resource_version
-            on_update(tracker)
-            continue
-        try:
-            for event in w.stream(
-                core.list_namespaced_pod,
-                sweep.namespace,
-                label_selector=selector,
-                resource_version=version,
-                timeout_seconds=window_s,
-                allow_watch_bookmarks=True,
-            ):
-                obj = event["object"]
-                version = obj.metadata.resource_version or version
-                if event["type"] == "BOOKMARK":
-                    continue
-                if event["type"] == "DELETED":
-                    found = config_index(obj.metadata.labels, obj.metadata.annotations, sweep.groups)
-                    if found and (obj.status is None or obj.status.phase != "Succeeded"):
-                        tracker.pod_phase(found[1], "Deleted")
-                        continue
-                handle_pod(obj, sweep, tracker, store, read_log)
-                on_update(tracker)
-                if tracker.complete():
-                    w.stop()
+
+    def read_log(index: int, pod: dict[str, Any]) -> None:
+        name = kube.get(pod, "metadata", "name")
+        text: str | None = None
+        for attempt in range(LOG_ATTEMPTS):
+            try:
+                text = core.read_namespaced_pod_log(name, sweep.namespace, container="runner")
+                break
+            except ApiException as err:
+                if err.status == 404:  # removed already (TTL, or its node went)
                     break
-        except ApiException as err:
-            if err.status != 410:
-                raise
-            version = None  # expired: list again from now
+                if attempt == LOG_ATTEMPTS - 1:
+                    events.put(("error", "log", err))
+                    return
+                stop.wait(0.5 * (attempt + 1))  # the node's log endpoint may answer late
+        events.put(("log", str(index), (pod, text)))
+
+    streams = [
+        ("jobs", batch.list_namespaced_job, {"label_selector": selector}),
+        ("events", core.list_namespaced_event, {"field_selector": "involvedObject.kind=Job,reason=FailedCreate"}),
+        ("pods", core.list_namespaced_pod, {"label_selector": selector}),
+    ]
+    threads = [
+        threading.Thread(target=_stream, args=(events, stop, topic, fn, sweep.namespace), kwargs=kw, daemon=True)
+        for topic, fn, kw in streams
+    ]
+    readers = ThreadPoolExecutor(LOG_READERS, thread_name_prefix="pod-log")
+    for t in threads:
+        t.start()
+    try:
+        on_update(follower.tracker)
+        while not follower.complete():
+            try:
+                item = events.get(timeout=REFRESH_S)
+            except queue.Empty:
+                on_update(follower.tracker)
+                continue
+            while item is not None:  # a burst of events, then one display update
+                _dispatch(follower, item, lambda i, p: readers.submit(read_log, i, p))
+                item = events.get_nowait() if not events.empty() else None
+            on_update(follower.tracker)
+        return follower.tracker
+    finally:
+        stop.set()
+        readers.shutdown(wait=False, cancel_futures=True)
+
+
+def _dispatch(follower: Follower, item: tuple[str, str, Any], read: Callable[[int, dict[str, Any]], Any]) -> None:
+    topic, kind, obj = item
+    if topic == "error":
+        raise obj
+    if topic == "pods":
+        wanted = follower.pod(kind, obj)
+        if wanted:
+            read(*wanted)
+    elif topic == "log":
+        pod, text = obj
+        follower.log(int(kind), pod, text)
+    elif topic == "jobs":
+        follower.job(kind, obj)
+    elif topic == "events":
+        follower.event(kind, obj)

@@ -40,10 +40,10 @@ def config_index(
     return group, indexes[completion]
 
 
-def job_indexes(job: Any) -> list[int]:
-    """A group's config indexes, from its Job's runner env (so `status` needs no sweep file)."""
-    for container in job.spec.template.spec.containers or []:
-        for env in container.env or []:
-            if env.name == INDEXES_ENV:
-                return parse_indexes(env.value or "")
+def job_indexes(job: dict[str, Any]) -> list[int]:
+    """A group's config indexes, from its Job's (JSON) runner env (so `status` needs no sweep file)."""
+    for container in ((job.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []:
+        for env in container.get("env") or []:
+            if env.get("name") == INDEXES_ENV:
+                return parse_indexes(env.get("value") or "")
     return []

@@ -4,6 +4,8 @@ FailedCreate events (exceeded quota), each summarised as the causes an operator 
 import re
 from typing import Any
 
+from deploy.bench.kube import get
+
 PENDING_GRACE_S = 3.0
 _CAUSES = (
     (re.compile(r"exceeded quota: ([\w.-]+)(?:, requested: ([^,]+))?"), "quota exceeded"),
@@ -29,23 +31,27 @@ def explain(message: str) -> str:
     return "; ".join(causes) if causes else " ".join(message.split())[:200]
 
 
-def pod_reason(pod: Any) -> str | None:
-    """The PodScheduled=False message of a Pending pod, explained; None when it has none."""
-    for cond in (pod.status and pod.status.conditions) or []:
-        if cond.type == "PodScheduled" and cond.status == "False" and cond.message:
-            return explain(cond.message)
+def pod_reason(pod: dict[str, Any]) -> str | None:
+    """The PodScheduled=False message of a Pending pod (JSON), explained; None when it has none."""
+    for cond in get(pod, "status", "conditions", default=[]):
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False" and cond.get("message"):
+            return explain(cond["message"])
     return None
 
 
-def job_reasons(events: list[Any], jobs: dict[str, str]) -> dict[str, str]:
+def event_time(event: dict[str, Any]) -> str:
+    """RFC 3339 text, which sorts as time does."""
+    return str(event.get("lastTimestamp") or event.get("eventTime") or get(event, "metadata", "creationTimestamp"))
+
+
+def job_reasons(events: list[dict[str, Any]], jobs: dict[str, str]) -> dict[str, str]:
     """group -> explained message of the newest FailedCreate event of its Job (`jobs`: Job name -> group)."""
-    newest: dict[str, tuple[Any, str]] = {}
+    newest: dict[str, tuple[str, str]] = {}
     for ev in events:
-        obj = ev.involved_object
-        if obj is None or obj.kind != "Job" or obj.name not in jobs or ev.reason != "FailedCreate":
+        name = get(ev, "involvedObject", "name")
+        if get(ev, "involvedObject", "kind") != "Job" or name not in jobs or ev.get("reason") != "FailedCreate":
             continue
-        when = ev.last_timestamp or ev.event_time or ev.metadata.creation_timestamp
-        group = jobs[obj.name]
-        if group not in newest or (when and newest[group][0] and when > newest[group][0]):
-            newest[group] = (when, explain(ev.message or ""))
+        when, group = event_time(ev), jobs[name]
+        if group not in newest or when >= newest[group][0]:
+            newest[group] = (when, explain(ev.get("message") or ""))
     return {g: msg for g, (_, msg) in newest.items()}

@@ -3,13 +3,10 @@ two Indexed Jobs, each config's result collected once from its pod's log (kwok s
 tests/fixtures/pod.log for pods labelled kai-ml.io/test-logs), then results, plot and delete."""
 
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bench_cli import LOG_LABELS, cli
 
 from deploy.paths import REPO
 
@@ -18,33 +15,8 @@ pytestmark = pytest.mark.cluster
 SWEEP = REPO / "tests" / "fixtures" / "bench-sweep.yaml"
 
 
-def cli(kubeconfig: Path | None, runs: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    target = ["--kubeconfig", str(kubeconfig)] if kubeconfig else []
-    return subprocess.run(
-        [sys.executable, "-m", "deploy", *args, *target],
-        cwd=REPO,
-        env={**os.environ, "KAIML_RUNS_DIR": str(runs), "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-@pytest.fixture(scope="module")
-def platform(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """dev deployed with room for six one-GPU configs at once in its benchmarks quota."""
-    runs = tmp_path_factory.mktemp("runs")
-    gpus = "policy.namespaces.benchmarks.quota.requests\\.nvidia\\.com/gpu=8"
-    done = cli(kubeconfig, runs, "--env", "dev", "--set", gpus)
-    assert done.returncode == 0, done.stderr
-    yield runs
-    done = cli(kubeconfig, runs, "destroy", "--env", "dev", "--yes")
-    assert done.returncode == 0, done.stderr
-
-
 def test_a_sweep_runs_and_every_config_reports_once(platform: Path, kubeconfig: Path) -> None:
-    labels = 'podLabels.kai-ml\\.io/test-logs="true"'
-    done = cli(kubeconfig, platform, "bench", "run", str(SWEEP), "--env", "dev", "--set", labels, "--timeout", "2m")
+    done = cli(kubeconfig, platform, "bench", "run", str(SWEEP), "--env", "dev", "--set", LOG_LABELS, "--timeout", "2m")
     assert done.returncode == 0, done.stderr
     assert "6 of 6 configs have a result" in done.stderr
 

@@ -2,7 +2,6 @@
 
 import json
 from pathlib import Path
-from types import SimpleNamespace as NS
 
 from deploy.bench import report
 from deploy.bench.indexes import COMPLETION_INDEX, GROUP_LABEL, config_index, parse_ranges
@@ -71,18 +70,24 @@ def test_explain_scheduler_and_quota_messages() -> None:
 
 
 def test_pod_and_job_reasons() -> None:
-    cond = NS(type="PodScheduled", status="False", message="0/1 nodes are available: 1 Insufficient nvidia.com/gpu.")
-    assert pod_reason(NS(status=NS(conditions=[cond]))) == "insufficient nvidia.com/gpu"
-    assert pod_reason(NS(status=NS(conditions=[]))) is None
-    ev = NS(
-        involved_object=NS(kind="Job", name="s-t4"),
-        reason="FailedCreate",
-        message="forbidden: exceeded quota: q, requested: pods=1",
-        last_timestamp=1,
-        event_time=None,
-        metadata=NS(creation_timestamp=None),
+    cond = {
+        "type": "PodScheduled",
+        "status": "False",
+        "message": "0/1 nodes are available: 1 Insufficient nvidia.com/gpu.",
+    }
+    assert pod_reason({"status": {"conditions": [cond]}}) == "insufficient nvidia.com/gpu"
+    assert pod_reason({"status": {"conditions": None}}) is None
+    old, new = (
+        {
+            "involvedObject": {"kind": "Job", "name": "s-t4"},
+            "reason": "FailedCreate",
+            "message": f"forbidden: exceeded quota: q, requested: {what}=1",
+            "lastTimestamp": when,
+        }
+        for what, when in (("cpu", "2026-11-28T10:00:00Z"), ("pods", "2026-11-28T10:00:05Z"))
     )
-    assert job_reasons([ev], {"s-t4": "t4"}) == {"t4": "quota exceeded q pods=1"}
+    assert job_reasons([new, old], {"s-t4": "t4"}) == {"t4": "quota exceeded q pods=1"}
+    assert job_reasons([new], {"other": "t4"}) == {}
 
 
 def test_report_rows_csv_json_and_plot(tmp_path: Path) -> None:

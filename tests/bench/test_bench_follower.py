@@ -1,0 +1,91 @@
+"""The follower's state machine, fed the JSON the API server sends: every config's result is
+recorded once, whatever pods, retries, deletions and repeated events it took."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from deploy.bench.follow import Follower, Sweep
+from deploy.bench.indexes import COMPLETION_INDEX, GROUP_LABEL
+from deploy.bench.store import ResultStore, read_records
+from deploy.bench.tracker import DONE, FAILED, PENDING, RUNNING
+from runner.result import MARKER, SCHEMA
+
+SWEEP = Sweep(
+    name="s", namespace="ns", groups={"t4": [0, 2], "a100": [1, 3]}, configs={i: {"batchSize": i} for i in range(4)}
+)
+
+
+def pod(name: str, group: str, completion: int, phase: str, **status: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "labels": {GROUP_LABEL: group}, "annotations": {COMPLETION_INDEX: str(completion)}},
+        "spec": {"nodeName": "node-1"},
+        "status": {"phase": phase, **status},
+    }
+
+
+def log_of(index_in_log: int) -> str:
+    return f"2026-11-28T10:00:00Z stdout F {MARKER} " + json.dumps({"schema": SCHEMA, "index": index_in_log})
+
+
+def test_each_config_recorded_once_from_its_completion_index(tmp_path: Path) -> None:
+    f = Follower(SWEEP, ResultStore(tmp_path))
+    assert f.pod("ADDED", pod("p-a", "t4", 1, "Pending")) is None
+    assert f.tracker.state[2] == PENDING
+    f.pod("MODIFIED", pod("p-a", "t4", 1, "Running"))
+    assert f.tracker.state[2] == RUNNING
+    wanted = f.pod("MODIFIED", pod("p-a", "t4", 1, "Succeeded"))
+    assert wanted is not None and wanted[0] == 2
+    # Further events of the same pod while its log is read start no second read.
+    assert f.pod("MODIFIED", pod("p-a", "t4", 1, "Succeeded")) is None
+    assert not f.complete()
+    f.log(2, wanted[1], log_of(99))  # the log's own index is not trusted
+    assert f.tracker.state[2] == DONE
+    # A late duplicate (another pod of the same index) changes nothing.
+    assert f.pod("ADDED", pod("p-b", "t4", 1, "Succeeded")) is None
+    records = list(read_records(tmp_path / "results.jsonl"))
+    assert [(r["config"], r["group"], r["pod"], r["values"]) for r in records] == [(2, "t4", "p-a", {"batchSize": 2})]
+
+
+def test_deleted_pod_goes_back_to_pending_and_its_replacement_reports(tmp_path: Path) -> None:
+    f = Follower(SWEEP, ResultStore(tmp_path))
+    f.pod("ADDED", pod("p-1", "a100", 0, "Running"))
+    f.pod("DELETED", pod("p-1", "a100", 0, "Running"))  # its node went, or it was preempted
+    assert f.tracker.state[1] == PENDING
+    wanted = f.pod("ADDED", pod("p-2", "a100", 0, "Succeeded"))
+    assert wanted is not None
+    f.log(1, wanted[1], log_of(1))
+    assert f.tracker.state[1] == DONE
+
+
+def test_a_log_gone_or_without_a_record_fails_the_config_with_the_reason(tmp_path: Path) -> None:
+    f = Follower(SWEEP, ResultStore(tmp_path))
+    for completion, index, text in ((0, 0, None), (1, 2, "runner: crashed\n")):
+        wanted = f.pod("ADDED", pod(f"p-{index}", "t4", completion, "Succeeded"))
+        assert wanted is not None
+        f.log(index, wanted[1], text)
+    assert f.tracker.state[0] == f.tracker.state[2] == FAILED
+    assert "removed before its log was read" in f.tracker.reasons[0]
+    assert "without a KAIML_RESULT line" in f.tracker.reasons[2]
+
+
+def test_failed_indexes_of_a_job_and_its_failed_create_events(tmp_path: Path) -> None:
+    f = Follower(SWEEP, ResultStore(tmp_path))
+    f.job("ADDED", {"metadata": {"name": "s-a100", "labels": {GROUP_LABEL: "a100"}}, "status": {"failedIndexes": "1"}})
+    assert f.tracker.state[3] == FAILED and f.tracker.state[1] == PENDING
+    event = {
+        "involvedObject": {"kind": "Job", "name": "s-t4"},
+        "reason": "FailedCreate",
+        "message": 'pods "x" is forbidden: exceeded quota: benchmarks, requested: requests.nvidia.com/gpu=1',
+        "lastTimestamp": "2026-11-28T10:00:00Z",
+    }
+    f.event("ADDED", event)  # before the Job itself was seen: the Job's name says its group
+    assert f.tracker.waiting(grace_s=0) == {"t4: quota exceeded benchmarks requests.nvidia.com/gpu=1": 2}
+
+
+def test_results_already_recorded_count_as_done(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    store.record(0, {"result": {}})
+    f = Follower(SWEEP, ResultStore(tmp_path))
+    assert f.tracker.state[0] == DONE
+    assert f.pod("ADDED", pod("p", "t4", 0, "Succeeded")) is None
