@@ -9,7 +9,7 @@ from typing import Any
 
 from deploy.bench.indexes import GROUP_LABEL, SWEEP_LABEL, config_index
 from deploy.bench.pending import job_reasons, pod_reason
-from deploy.bench.store import ResultStore
+from deploy.bench.store import ResultStore, result_record
 from deploy.bench.tracker import Tracker
 
 WINDOW_S = 5
@@ -24,14 +24,7 @@ class Sweep:
 
 
 def record_of(pod: Any, group: str, result: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "group": group,
-        "pod": pod.metadata.name,
-        "node": pod.spec.node_name,
-        "gpuType": config.get("gpuType", ""),
-        "values": config,
-        "result": result,
-    }
+    return result_record(group, pod.metadata.name, pod.spec.node_name, config, result)
 
 
 def handle_pod(pod: Any, sweep: Sweep, tracker: Tracker, store: ResultStore, read_log: Callable[[str], str]) -> None:
