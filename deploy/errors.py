@@ -36,6 +36,13 @@ class PlanError(DeployError):
     exit_code = 2
 
 
+class DeviceError(DeployError):
+    """`bench run --local` cannot run the sweep's configs on this machine's devices: a usage error
+    (another --device, or a cluster)."""
+
+    exit_code = 2
+
+
 class HelmError(DeployError):
     """A helm command failed; the message is helm's own, trimmed."""
 

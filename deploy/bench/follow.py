@@ -19,7 +19,7 @@ from typing import Any
 from deploy.bench import kube
 from deploy.bench.indexes import GROUP_LABEL, SWEEP_LABEL, config_index
 from deploy.bench.pending import event_time, job_reasons, pod_reason
-from deploy.bench.store import ResultStore
+from deploy.bench.store import ResultStore, result_record
 from deploy.bench.tracker import Tracker
 
 WATCH_S = 60
@@ -37,14 +37,7 @@ class Sweep:
 
 
 def record_of(pod: dict[str, Any], group: str, result: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "group": group,
-        "pod": kube.get(pod, "metadata", "name"),
-        "node": kube.get(pod, "spec", "nodeName"),
-        "gpuType": config.get("gpuType", ""),
-        "values": config,
-        "result": result,
-    }
+    return result_record(group, kube.get(pod, "metadata", "name"), kube.get(pod, "spec", "nodeName"), config, result)
 
 
 class Follower:

@@ -22,6 +22,19 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
+def result_record(group: str, pod: str, node: str, config: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """One config's line (without `config`, which `ResultStore.record` adds): the same shape
+    whether a pod or a local subprocess ran it, so `bench results` reads both."""
+    return {
+        "group": group,
+        "pod": pod,
+        "node": node,
+        "gpuType": config.get("gpuType", ""),
+        "values": config,
+        "result": result,
+    }
+
+
 class ResultStore:
     """Keeps only the set of recorded config indexes in memory (O(configs))."""
 
@@ -43,3 +56,12 @@ class ResultStore:
         """A new launch of the sweep starts a new results file."""
         self.path.unlink(missing_ok=True)
         self.recorded.clear()
+
+
+def new_launch(runs_root: Path, values: dict[str, Any]) -> ResultStore:
+    """The store of a sweep being launched: a new results file, and the chart values it ran with."""
+    store = ResultStore(bench_dir(runs_root, values["sweep"]["name"]))
+    store.reset()
+    store.path.parent.mkdir(parents=True, exist_ok=True)
+    (store.path.parent / "values.json").write_text(json.dumps(values, indent=2))
+    return store

@@ -5,20 +5,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Group
-from rich.live import Live
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from rich.text import Text
 
 from deploy import tools
 from deploy.bench import report
+from deploy.bench.device import Device
 from deploy.bench.follow import Sweep, follow
-from deploy.bench.pending import PENDING_GRACE_S
+from deploy.bench.progress import Display, summary
 from deploy.bench.release import benchmarks_namespace, install, release_name, uninstall, with_sets
 from deploy.bench.status import sweep_status
-from deploy.bench.store import ResultStore, bench_dir, read_records
-from deploy.bench.tracker import DONE, FAILED, PENDING, RUNNING, Tracker
+from deploy.bench.store import ResultStore, bench_dir, new_launch, read_records
+from deploy.commands import bench_local
 from deploy.commands import options as o
 from deploy.console import console, log
 from deploy.deployer import Request, connect, ensure_release_namespace
@@ -32,8 +29,11 @@ SweepName = Annotated[str, typer.Argument(help="The sweep's name (its file's `na
 Follow = Annotated[bool, typer.Option("--follow/--no-follow", help="Follow the pods until every config is done.")]
 
 
-def _environment(req: Request) -> dict[str, Any]:
-    tools.tool("helm")
+def _environment(req: Request, helm: bool = True) -> dict[str, Any]:
+    """The environment's merged values: files and schemas only, no cluster (helm is checked for
+    early only where the command goes on to use it)."""
+    if helm:
+        tools.tool("helm")
     prep = prepare(req.inputs, req.selection, req.runs_root, req.values_dir, req.charts_dir)
     prep.run.remove()
     return prep.merged.values
@@ -49,38 +49,6 @@ def _env_only(req: Request) -> Request:
     return req
 
 
-class Display:
-    """A progress bar of configs done / running / pending / failed, with pending reasons under it."""
-
-    def __init__(self, total: int) -> None:
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[counts]}"),
-            TimeElapsedColumn(), console=console,
-        )  # fmt: skip
-        self.task = self.progress.add_task("configs", total=total, counts="")
-        self.reasons = Text()
-        self.live = Live(Group(self.progress, self.reasons), console=console, refresh_per_second=4)
-
-    def update(self, tracker: Tracker) -> None:
-        c = tracker.counts()
-        counts = f"{c[DONE]} done, {c[RUNNING]} running, {c[PENDING]} pending, {c[FAILED]} failed"
-        self.progress.update(self.task, completed=c[DONE] + c[FAILED], counts=counts)
-        waiting = tracker.waiting(PENDING_GRACE_S)
-        self.reasons.plain = "\n".join(f"  pending ({n}): {why}" for why, n in sorted(waiting.items()))
-
-
-def summary(tracker: Tracker, sweep: str, folder: Path) -> int:
-    c = tracker.counts()
-    failed = sorted(i for i, s in tracker.state.items() if s == FAILED)
-    console.print(
-        f"sweep {sweep}: {c[DONE]} of {len(tracker.state)} configs have a result, {c[FAILED]} failed"
-        + (f" (configs {', '.join(map(str, failed[:20]))}{' ...' if len(failed) > 20 else ''})" if failed else "")
-        + f"; results in {folder / 'results.jsonl'}",
-        highlight=False,
-    )
-    return 0 if not failed and c[DONE] == len(tracker.state) else 1
-
-
 @app.command("run")
 def run_cmd(
     ctx: typer.Context,
@@ -88,7 +56,10 @@ def run_cmd(
     env: o.Env = "dev",
     context: o.Context = None,
     kubeconfig: o.Kubeconfig = None,
-    local: o.Local = False,
+    local: bench_local.RunLocal = False,
+    local_cluster: o.LocalCluster = False,
+    device: bench_local.DeviceOpt = Device.auto,
+    runners: bench_local.Parallel = 1,
     sets: Annotated[
         list[str] | None, typer.Option("--set", help="key.path=value on charts/benchmark's values; repeatable.")
     ] = None,
@@ -98,19 +69,20 @@ def run_cmd(
 ) -> None:
     """Install the sweep's release (bench-<sweep>) without waiting for its Jobs, then follow its pods
     with one watch and append each config's result to runs/bench-<sweep>/results.jsonl as it arrives.
-    Exit 0 when every config has a result, 1 when some failed."""
-    req = _env_only(o.request_from(ctx))
-    env_values = _environment(req)
+    With --local: run each config here as a runner subprocess instead (no cluster), into the same file.
+    Exit 0 when every config has a result, 1 when some failed (130 on Ctrl-C with --local)."""
+    bench_local.check_options(ctx, local)
+    req = _env_only(o.request_from(ctx, local=local_cluster))
+    env_values = _environment(req, helm=not local)
     values = with_sets(plan_sweep(sweep_file, env_values), list(sets or []))
+    if local:
+        raise typer.Exit(bench_local.run(values, req.runs_root, device, runners))
     name = values["sweep"]["name"]
     target = connect(req, env_values)
     api_client = target.api_client()
     ensure_release_namespace(api_client, release_namespace)
     namespace = benchmarks_namespace(values, release_namespace)
-    store = ResultStore(bench_dir(req.runs_root, name))
-    store.reset()
-    store.path.parent.mkdir(parents=True, exist_ok=True)
-    (store.path.parent / "values.json").write_text(json.dumps(values, indent=2))
+    store = new_launch(req.runs_root, values)
     install(_helm(req, target), req.charts_dir / "benchmark", values, release_namespace, timeout)
     log(f"installed {release_name(name)}: {len(values['configs'])} configs in {len(values['groups'])} Jobs, "
         f"namespace {namespace}")  # fmt: skip
@@ -135,12 +107,12 @@ def status_cmd(
     env: o.Env = "dev",
     context: o.Context = None,
     kubeconfig: o.Kubeconfig = None,
-    local: o.Local = False,
+    local_cluster: o.LocalCluster = False,
     release_namespace: o.ReleaseNamespace = "default",
     output: o.OutputOpt = o.Output.text,
 ) -> None:
     """Per group: completions, succeeded, failed, active, why configs are pending, results collected."""
-    req = o.request_from(ctx)
+    req = o.request_from(ctx, local=local_cluster)
     env_values = _environment(req)
     target = connect(req, env_values)
     namespace = benchmarks_namespace(env_values, release_namespace)
@@ -199,12 +171,12 @@ def delete_cmd(
     env: o.Env = "dev",
     context: o.Context = None,
     kubeconfig: o.Kubeconfig = None,
-    local: o.Local = False,
+    local_cluster: o.LocalCluster = False,
     release_namespace: o.ReleaseNamespace = "default",
     timeout: o.Timeout = "5m",
 ) -> None:
     """Uninstall the sweep's release (its Jobs and pods go); results.jsonl is kept."""
-    req = o.request_from(ctx)
+    req = o.request_from(ctx, local=local_cluster)
     env_values = _environment(req)
     target = connect(req, env_values)
     if uninstall(_helm(req, target), sweep, release_namespace, timeout):

@@ -5,7 +5,7 @@ import inspect
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -38,6 +38,10 @@ Kubeconfig = Annotated[
     ),
 ]
 Local = Annotated[bool, typer.Option("--local", help="Use the project's local control plane (started if needed).")]
+# The bench commands' name for --local: their --local runs a sweep without any cluster.
+LocalCluster = Annotated[
+    bool, typer.Option("--local-cluster", help="Use the project's local control plane (started if needed).")
+]
 Registry = Annotated[str | None, typer.Option("--registry", help="Image registry: sets global.image.registry.")]
 Tag = Annotated[str | None, typer.Option("--tag", help="Image tag: sets global.image.tag.")]
 ValuesFiles = Annotated[
@@ -109,12 +113,12 @@ def request(
     )
 
 
-def request_from(ctx: typer.Context) -> Request:
+def request_from(ctx: typer.Context, **overrides: Any) -> Request:
     """The Request of a command, from the options it declares (each command has only those that make
-    sense for it; the rest keep `request`'s defaults)."""
+    sense for it; the rest keep `request`'s defaults). `overrides` win (an option under another name)."""
     fields = inspect.signature(request).parameters
     given = {k: v.value if isinstance(v, StrEnum) else v for k, v in ctx.params.items() if k in fields}
-    return request(**given)
+    return request(**{**given, **overrides})
 
 
 def _dirs() -> dict[str, Path]:

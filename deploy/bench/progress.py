@@ -1,0 +1,51 @@
+"""What `bench run` shows while a sweep runs (on a cluster or locally) and the line it ends with."""
+
+from pathlib import Path
+
+from rich.console import Group
+from rich.live import Live
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from deploy.bench.pending import PENDING_GRACE_S
+from deploy.bench.tracker import DONE, FAILED, PENDING, RUNNING, Tracker
+from deploy.console import console
+
+# Failed configs named (and explained) in the summary; the rest are counted.
+SHOWN = 20
+
+
+class Display:
+    """A progress bar of configs done / running / pending / failed, with pending reasons under it."""
+
+    def __init__(self, total: int) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[counts]}"),
+            TimeElapsedColumn(), console=console,
+        )  # fmt: skip
+        self.task = self.progress.add_task("configs", total=total, counts="")
+        self.reasons = Text()
+        self.live = Live(Group(self.progress, self.reasons), console=console, refresh_per_second=4)
+
+    def update(self, tracker: Tracker) -> None:
+        c = tracker.counts()
+        counts = f"{c[DONE]} done, {c[RUNNING]} running, {c[PENDING]} pending, {c[FAILED]} failed"
+        self.progress.update(self.task, completed=c[DONE] + c[FAILED], counts=counts)
+        waiting = tracker.waiting(PENDING_GRACE_S)
+        self.reasons.plain = "\n".join(f"  pending ({n}): {why}" for why, n in sorted(waiting.items()))
+
+
+def summary(tracker: Tracker, sweep: str, folder: Path) -> int:
+    """One line of counts, then why each failed config failed (where known); the exit code."""
+    c = tracker.counts()
+    failed = sorted(i for i, s in tracker.state.items() if s == FAILED)
+    console.print(
+        f"sweep {sweep}: {c[DONE]} of {len(tracker.state)} configs have a result, {c[FAILED]} failed"
+        + (f" (configs {', '.join(map(str, failed[:SHOWN]))}{' ...' if len(failed) > SHOWN else ''})" if failed else "")
+        + f"; results in {folder / 'results.jsonl'}",
+        highlight=False,
+    )
+    for index in failed[:SHOWN]:
+        if index in tracker.reasons:
+            console.print(f"  config {index}: {tracker.reasons[index]}", highlight=False, soft_wrap=True)
+    return 0 if not failed and c[DONE] == len(tracker.state) else 1
