@@ -11,6 +11,7 @@ does not grow with the number of events."""
 
 import queue
 import threading
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,11 +44,15 @@ def record_of(pod: dict[str, Any], group: str, result: dict[str, Any], config: d
 class Follower:
     """The state machine behind `follow`: feed it pods, Jobs, events and log texts."""
 
-    def __init__(self, sweep: Sweep, store: ResultStore) -> None:
+    def __init__(self, sweep: Sweep, store: ResultStore, max_reruns: int = 2) -> None:
         self.sweep = sweep
         self.store = store
         self.tracker = Tracker(sweep.groups)
         self.reading: set[int] = set()  # configs whose log read is under way
+        self.lost: list[int] = []  # configs whose result went with its pod: to run again
+        self.reruns: Counter[int] = Counter()
+        self.spent: set[str] = set()  # Succeeded pods whose log was gone: their later events change nothing
+        self.max_reruns = max_reruns
         self.job_groups: dict[str, str] = {}  # Job name -> group
         self.failed_create: dict[str, dict[str, Any]] = {}  # Job name -> its newest FailedCreate event
         for index in store.recorded:
@@ -61,7 +66,7 @@ class Follower:
         if found is None:
             return None
         index = found[1]
-        if self.tracker.finished(index) or index in self.reading:
+        if self.tracker.finished(index) or index in self.reading or meta.get("name") in self.spent:
             return None
         phase = kube.get(pod, "status", "phase", default="Pending")
         if kind == "DELETED" and phase != "Succeeded":
@@ -80,14 +85,33 @@ class Follower:
         self.reading.discard(index)
         group = kube.get(pod, "metadata", "labels", GROUP_LABEL, default="")
         name = kube.get(pod, "metadata", "name")
-        result = find_result(text or "")
+        if text is None:  # the Job counts the index done, but its result is gone
+            self.spent.add(name)
+            if self.reruns[index] >= self.max_reruns:
+                self.tracker.failed(index)
+                times = f" (the {self.reruns[index] + 1}th time)" if self.reruns[index] else ""
+                self.tracker.reasons[index] = f"pod {name} was gone with its result before its log was read{times}"
+                return
+            self.reruns[index] += 1
+            self.lost.append(index)
+            self.tracker.pod_phase(index, "Pending", "result lost with its pod (or node) before it was read: re-run")
+            return
+        result = find_result(text)
         if result is None:
             self.tracker.failed(index)
-            why = "was removed before its log was read" if text is None else "succeeded without a KAIML_RESULT line"
-            self.tracker.reasons[index] = f"pod {name} {why}"
+            self.tracker.reasons[index] = f"pod {name} succeeded without a KAIML_RESULT line"
             return
         self.store.record(index, record_of(pod, group, result, self.sweep.configs.get(index, {})))
         self.tracker.done(index)
+
+    def add_groups(self, groups: dict[str, list[int]]) -> None:
+        """Re-run groups now in the release: their pods count for their configs."""
+        self.sweep.groups.update(groups)
+        self.tracker.groups.update(groups)
+
+    def take_lost(self) -> list[int]:
+        lost, self.lost = self.lost, []
+        return lost
 
     def job(self, kind: str, job: dict[str, Any]) -> None:
         name = kube.get(job, "metadata", "name")
@@ -157,18 +181,25 @@ def _stream(
         out.put(("error", topic, err))
 
 
+Rerun = Callable[[list[int]], dict[str, list[int]]]
+
+
 def follow(
     api_client: Any,
     sweep: Sweep,
     store: ResultStore,
     on_update: Callable[[Tracker], None] = lambda t: None,
+    rerun: Rerun | None = None,
+    max_reruns: int = 2,
 ) -> Tracker:
-    """Until every config has a result or failed; returns the final state."""
+    """Until every config has a result or failed; returns the final state. `rerun(indexes)` puts
+    configs whose results were lost back into the release (new groups, returned); without it they
+    fail."""
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
     core, batch = client.CoreV1Api(api_client), client.BatchV1Api(api_client)
-    follower = Follower(sweep, store)
+    follower = Follower(sweep, store, max_reruns if rerun else 0)
     events: queue.Queue[tuple[str, str, Any]] = queue.Queue()
     stop = threading.Event()
     selector = f"{SWEEP_LABEL}={sweep.name}"
@@ -212,6 +243,8 @@ def follow(
             while item is not None:  # a burst of events, then one display update
                 _dispatch(follower, item, lambda i, p: readers.submit(read_log, i, p))
                 item = events.get_nowait() if not events.empty() else None
+            if rerun is not None and follower.lost:
+                follower.add_groups(rerun(follower.take_lost()))
             on_update(follower.tracker)
         return follower.tracker
     finally:

@@ -1,5 +1,7 @@
-"""The sweep's release: charts/benchmark installed without waiting for its Jobs, and uninstalled."""
+"""The sweep's release: charts/benchmark installed without waiting for its Jobs, upgraded with
+re-run groups, and uninstalled."""
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,28 @@ def with_sets(values: dict[str, Any], sets: list[str]) -> dict[str, Any]:
         path, value = parse_set(expr)
         values = deep_merge(values, nested(path, value))
     return values
+
+
+def with_rerun(values: dict[str, Any], lost: list[int]) -> tuple[dict[str, Any], dict[str, list[int]]]:
+    """The sweep's values plus, per group, one more group of its `lost` configs (their pods succeeded,
+    but the result went with the pod or its node before it was read, and the Job counts them as done):
+    a Job of the same pod shape that runs only those configs again. Returns the values and the
+    added groups (name -> config indexes)."""
+    values = copy.deepcopy(values)
+    groups: list[dict[str, Any]] = values["groups"]
+    owner = {i: g for g in groups for i in g["indexes"]}  # a later (re-run) group wins
+    wanted: dict[str, list[int]] = {}
+    for index in sorted(set(lost)):
+        group = owner[index]
+        wanted.setdefault(group.get("rerunOf", group["name"]), []).append(index)
+    added: dict[str, list[int]] = {}
+    for origin, indexes in wanted.items():
+        n = 1 + sum(1 for g in groups if g.get("rerunOf") == origin)
+        name = f"{origin[:27].rstrip('-')}-r{n}"  # the chart's 32-character group names
+        template = next(g for g in groups if g["name"] == origin)
+        groups.append({**template, "name": name, "rerunOf": origin, "indexes": indexes})
+        added[name] = indexes
+    return values, added
 
 
 def install(helm: Helm, chart_dir: Path, values: dict[str, Any], release_namespace: str, timeout: str) -> dict:

@@ -12,7 +12,7 @@ from deploy.bench import report
 from deploy.bench.device import Device
 from deploy.bench.follow import Sweep, follow
 from deploy.bench.progress import Display, summary
-from deploy.bench.release import benchmarks_namespace, install, release_name, uninstall, with_sets
+from deploy.bench.release import benchmarks_namespace, install, release_name, uninstall, with_rerun, with_sets
 from deploy.bench.status import sweep_status
 from deploy.bench.store import ResultStore, bench_dir, new_launch, read_records
 from deploy.commands import bench_local
@@ -83,7 +83,8 @@ def run_cmd(
     ensure_release_namespace(api_client, release_namespace)
     namespace = benchmarks_namespace(values, release_namespace)
     store = new_launch(req.runs_root, values)
-    install(_helm(req, target), req.charts_dir / "benchmark", values, release_namespace, timeout)
+    helm, chart = _helm(req, target), req.charts_dir / "benchmark"
+    install(helm, chart, values, release_namespace, timeout)
     log(f"installed {release_name(name)}: {len(values['configs'])} configs in {len(values['groups'])} Jobs, "
         f"namespace {namespace}")  # fmt: skip
     if not do_follow:
@@ -94,9 +95,20 @@ def run_cmd(
         groups={g["name"]: list(g["indexes"]) for g in values["groups"]},
         configs={c["index"]: c["config"] for c in values["configs"]},
     )
+
+    def rerun(lost: list[int]) -> dict[str, list[int]]:
+        """Configs whose results went with their pods: the release gets a Job that runs them again."""
+        nonlocal values
+        values, added = with_rerun(values, lost)
+        install(helm, chart, values, release_namespace, timeout)
+        (store.path.parent / "values.json").write_text(json.dumps(values, indent=2))
+        log(f"{len(lost)} results lost with their pods (or nodes) before they were read: running configs "
+            f"{', '.join(map(str, sorted(lost)))} again as {', '.join(added)}")  # fmt: skip
+        return added
+
     display = Display(len(sweep.configs))
     with display.live:
-        tracker = follow(api_client, sweep, store, display.update)
+        tracker = follow(api_client, sweep, store, display.update, rerun, values["backoffLimitPerIndex"])
     raise typer.Exit(summary(tracker, name, store.path.parent))
 
 

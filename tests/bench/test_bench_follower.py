@@ -7,6 +7,7 @@ from typing import Any
 
 from deploy.bench.follow import Follower, Sweep
 from deploy.bench.indexes import COMPLETION_INDEX, GROUP_LABEL
+from deploy.bench.release import with_rerun
 from deploy.bench.store import ResultStore, read_records
 from deploy.bench.tracker import DONE, FAILED, PENDING, RUNNING
 from runner.result import MARKER, SCHEMA
@@ -58,15 +59,46 @@ def test_deleted_pod_goes_back_to_pending_and_its_replacement_reports(tmp_path: 
     assert f.tracker.state[1] == DONE
 
 
-def test_a_log_gone_or_without_a_record_fails_the_config_with_the_reason(tmp_path: Path) -> None:
+def test_a_result_lost_with_its_pod_is_run_again_in_a_new_group(tmp_path: Path) -> None:
+    sweep = Sweep(name="s", namespace="ns", groups={"t4": [0, 2]}, configs={0: {}, 2: {}})
+    f = Follower(sweep, ResultStore(tmp_path), max_reruns=1)
+    wanted = f.pod("ADDED", pod("p-0", "t4", 0, "Succeeded"))
+    assert wanted is not None
+    f.log(0, wanted[1], None)  # its node went before the log was read: the Job counts it done
+    assert f.tracker.state[0] == PENDING and not f.complete()
+    assert f.take_lost() == [0] and f.take_lost() == []
+    assert f.pod("MODIFIED", pod("p-0", "t4", 0, "Succeeded")) is None  # that pod is spent
+    f.add_groups({"t4-r1": [0]})
+    wanted = f.pod("ADDED", pod("p-r", "t4-r1", 0, "Succeeded"))
+    assert wanted is not None and wanted[0] == 0
+    f.log(0, wanted[1], None)  # lost again, past max_reruns: failed, with the reason
+    assert f.tracker.state[0] == FAILED
+    assert "gone with its result" in f.tracker.reasons[0]
+
+
+def test_a_pod_without_a_record_fails_its_config(tmp_path: Path) -> None:
     f = Follower(SWEEP, ResultStore(tmp_path))
-    for completion, index, text in ((0, 0, None), (1, 2, "runner: crashed\n")):
-        wanted = f.pod("ADDED", pod(f"p-{index}", "t4", completion, "Succeeded"))
-        assert wanted is not None
-        f.log(index, wanted[1], text)
-    assert f.tracker.state[0] == f.tracker.state[2] == FAILED
-    assert "removed before its log was read" in f.tracker.reasons[0]
+    wanted = f.pod("ADDED", pod("p-2", "t4", 1, "Succeeded"))
+    assert wanted is not None
+    f.log(2, wanted[1], "runner: crashed\n")
+    assert f.tracker.state[2] == FAILED
     assert "without a KAIML_RESULT line" in f.tracker.reasons[2]
+
+
+def test_with_rerun_adds_one_group_per_origin_with_the_same_pod_shape() -> None:
+    values = {
+        "groups": [
+            {"name": "t4", "nodePool": "gpu", "gpuCount": 1, "resources": {}, "indexes": [0, 1, 2]},
+            {"name": "a100", "nodePool": "hi", "gpuCount": 1, "resources": {}, "indexes": [3, 4]},
+        ]
+    }
+    once, added = with_rerun(values, [4, 0, 2])
+    assert added == {"t4-r1": [0, 2], "a100-r1": [4]}
+    assert values["groups"][-1]["name"] == "a100"  # the caller's values are not changed
+    rerun = once["groups"][2]
+    assert rerun == {**values["groups"][0], "name": "t4-r1", "rerunOf": "t4", "indexes": [0, 2]}
+    twice, added = with_rerun(once, [2])  # lost again: a second re-run of the same origin
+    assert added == {"t4-r2": [2]} and twice["groups"][-1]["rerunOf"] == "t4"
 
 
 def test_failed_indexes_of_a_job_and_its_failed_create_events(tmp_path: Path) -> None:

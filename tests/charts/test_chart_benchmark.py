@@ -159,3 +159,33 @@ def test_inconsistent_values_are_refused(helm: str, tmp_path: Path, change: dict
     result = run_helm(helm, "template", "x", str(CHART), "-f", str(file))
     assert result.returncode != 0
     assert message in result.stderr, result.stderr
+
+
+def test_a_rerun_group_runs_configs_of_its_origin_again(helm: str, tmp_path: Path) -> None:
+    """deploy/bench/release.with_rerun's groups: accepted, labelled; a dangling rerunOf refused."""
+    from chartkit import run_helm
+
+    from deploy.bench.release import with_rerun
+
+    values = yaml.safe_load((CHART / "ci" / "default-values.yaml").read_text())
+    origin = values["groups"][0]
+    rerun, added = with_rerun(values, origin["indexes"][:1])
+    file = tmp_path / "rerun.yaml"
+    file.write_text(yaml.safe_dump(rerun))
+    jobs = [m for m in template(helm, CHART, "-f", str(file)) if m["kind"] == "Job"]
+    (name,) = added
+    job = next(j for j in jobs if j["metadata"]["labels"]["kai-ml.io/benchmark-group"] == name)
+    assert job["metadata"]["labels"]["kai-ml.io/rerun-of"] == origin["name"]
+    assert job["spec"]["completions"] == 1
+    assert (
+        job["spec"]["template"]["spec"]["nodeSelector"]
+        == next(j for j in jobs if j["metadata"]["labels"]["kai-ml.io/benchmark-group"] == origin["name"])["spec"][
+            "template"
+        ]["spec"]["nodeSelector"]
+    )
+
+    rerun["groups"][-1]["rerunOf"] = "nowhere"
+    file.write_text(yaml.safe_dump(rerun))
+    result = run_helm(helm, "template", "x", str(CHART), "-f", str(file))
+    assert result.returncode != 0
+    assert f'groups.{name}.rerunOf: "nowhere" is not a group listed before it' in result.stderr

@@ -34,14 +34,21 @@ exactly one group, group names are unique, and the config-error exit code is not
 {{- end -}}
 {{- $_ := set $names .name true -}}
 {{- $group := .name -}}
+{{- $rerunOf := .rerunOf -}}
+{{- if and $rerunOf (not (hasKey $names $rerunOf)) -}}
+{{- fail (printf "groups.%s.rerunOf: %q is not a group listed before it" $group $rerunOf) -}}
+{{- end -}}
 {{- range .indexes -}}
 {{- if not (hasKey $configs (toString .)) -}}
 {{- fail (printf "groups.%s.indexes: %v is not the index of any of configs" $group .) -}}
 {{- end -}}
-{{- if get $configs (toString .) -}}
+{{- /* A re-run group runs again configs of the group it repeats; any other overlap is an error. */ -}}
+{{- if and (get $configs (toString .)) (not $rerunOf) -}}
 {{- fail (printf "groups.%s.indexes: config %v is also in group %s" $group . (get $configs (toString .))) -}}
 {{- end -}}
+{{- if not $rerunOf -}}
 {{- $_ := set $configs (toString .) $group -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- range $index, $group := $configs -}}
