@@ -1,4 +1,5 @@
-"""The dev platform, installed once for the bench tests that need a cluster."""
+"""The dev platform, installed by each bench test module that needs a cluster and removed after
+it (module scope: a directory without __init__.py gets no package teardown of its own)."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -7,7 +8,7 @@ import pytest
 from bench_cli import cli
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def platform(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """dev deployed with room for eight one-GPU configs at once in its benchmarks quota; yields
     the runs folder."""
