@@ -1,6 +1,6 @@
 """A 1,000-config sweep on the local control plane, against two baselines (issue 5).
 
-    .venv/bin/python benchmarks/bench_scale.py [--configs 1000] [--memory-sizes 100,300] [--serial-sample 20]
+    .venv/bin/python benchmarks/bench_scale.py [--configs 1000] [--memory-sizes 100,300] [--serial-sample 200]
 
 On one local cluster (kwok nodes; every runner pod's log is tests/fixtures/pod.log, served by kwok):
   1. bare pods: the time the control plane needs to create, schedule and complete N pods of the
@@ -9,8 +9,9 @@ On one local cluster (kwok nodes; every runner pod's log is tests/fixtures/pod.l
   2. `bench run` of an N-config sweep (the real CLI, a subprocess, from launch to exit: values,
      helm install, the Jobs' pods, every result read from its pod's log); exactly N results, no
      config twice; its peak RSS (VmHWM of the deploy tool's Python process, helm not counted);
-  3. one Job + one ConfigMap per config, each waited on before the next (the reference's pattern):
-     --serial-sample configs timed and the figure scaled to N, said as such;
+  3. the reference's pattern: per config a ConfigMap and a Job, the Job waited on until complete,
+     its pod's log read, both deleted, then the next config; --serial-sample configs timed and the
+     figure scaled to N (said as such; --serial-sample N runs them all);
   4. the same `bench run` at --memory-sizes, for the deploy tool's peak memory as N grows.
 Targets: sweep <= 1.5 x bare pods; serial >= 5 x sweep; peak RSS <= 200 MB at N and flat.
 
@@ -216,11 +217,38 @@ def bare_pods(core: Any, batch: Any, template: dict[str, Any], n: int) -> float:
     wait_all(core, f"run={run_label}", n)
     seconds = time.monotonic() - started
     batch.delete_namespaced_job(run_label, NAMESPACE, propagation_policy="Background")
+    settle(core, f"run={run_label}")
     return seconds
 
 
+def job_finished(batch: Any, name: str) -> None:
+    """Until the Job has its Complete (or Failed) condition, by watch."""
+    selector = f"metadata.name={name}"
+    while True:
+        jobs, version = kube.list_all(batch.list_namespaced_job, NAMESPACE, field_selector=selector)
+        if jobs and _finished(jobs[0]):
+            return
+        try:
+            for _, job in kube.watch(
+                batch.list_namespaced_job, NAMESPACE, resource_version=version, timeout_s=60, field_selector=selector
+            ):
+                if _finished(job):
+                    return
+        except kube.Expired:
+            continue
+
+
+def _finished(job: dict[str, Any]) -> bool:
+    return any(
+        c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+        for c in kube.get(job, "status", "conditions", default=[])
+    )
+
+
 def serial_jobs(core: Any, batch: Any, template: dict[str, Any], sample: int) -> float:
-    """Seconds per config of one Job + one ConfigMap per config, each waited on and its log read."""
+    """Seconds per config of the reference's pattern (shared/reference 000, execute_benchmark): per
+    config, a ConfigMap and a Job, wait for the Job to complete, read the result from its pod's
+    log, delete both; the next config after that. Waits by watch, as generous a baseline as any."""
     run_label = f"serial-{int(time.time())}"
     started = time.monotonic()
     for i in range(sample):
@@ -234,6 +262,7 @@ def serial_jobs(core: Any, batch: Any, template: dict[str, Any], sample: int) ->
         core.create_namespaced_config_map(
             NAMESPACE,
             {"metadata": {"name": name, "labels": {"run": run_label}}, "data": {"config-0.json": json.dumps(config)}},
+            _preload_content=False,
         )
         spec = json.loads(json.dumps(template["spec"]))
         spec["volumes"] = [
@@ -247,22 +276,27 @@ def serial_jobs(core: Any, batch: Any, template: dict[str, Any], sample: int) ->
             "spec": {"backoffLimit": 2, "template": {"metadata": {"labels": labels}, "spec": spec}},
         }
         batch.create_namespaced_job(NAMESPACE, job, _preload_content=False)
-        wait_all(core, f"serial={name}", 1)
+        job_finished(batch, name)
         pods, _ = kube.list_all(core.list_namespaced_pod, NAMESPACE, label_selector=f"serial={name}")
         core.read_namespaced_pod_log(pods[0]["metadata"]["name"], NAMESPACE, container="runner")
-    per_config = (time.monotonic() - started) / sample
-    batch.delete_collection_namespaced_job(
-        NAMESPACE, label_selector=f"run={run_label}", propagation_policy="Background"
-    )
-    core.delete_collection_namespaced_config_map(NAMESPACE, label_selector=f"run={run_label}")
-    return per_config
+        batch.delete_namespaced_job(name, NAMESPACE, propagation_policy="Background", _preload_content=False)
+        core.delete_namespaced_config_map(name, NAMESPACE, _preload_content=False)
+    return (time.monotonic() - started) / sample
+
+
+def settle(core: Any, selector: str) -> None:
+    """Until no pod matches: a baseline must not pay for the previous one's clean-up."""
+    while kube.list_all(core.list_namespaced_pod, NAMESPACE, label_selector=selector)[0]:
+        time.sleep(0.5)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--configs", type=int, default=1000)
     p.add_argument("--memory-sizes", default="100,300", help="more sweep sizes for the memory figure")
-    p.add_argument("--serial-sample", type=int, default=20, help="configs timed one Job at a time")
+    p.add_argument(
+        "--serial-sample", type=int, default=200, help="configs timed one Job at a time (the figure is scaled to N)"
+    )
     p.add_argument("--keep", action="store_true", help="leave the cluster running")
     args = p.parse_args()
     n = args.configs
@@ -310,6 +344,7 @@ def main() -> int:
                 template = pod_template(batch, name)
             deploy_cli(kubeconfig, runs, "bench", "delete", name, "--env", "dev")
 
+        settle(core, "")  # the sweeps' pods gone first: each figure pays only for its own work
         say(f"bare pods: {n}")
         bare = bare_pods(core, batch, template, n)
         say(f"  {n} bare pods created, scheduled and Succeeded in {bare:.1f}s")

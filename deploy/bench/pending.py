@@ -15,6 +15,9 @@ _CAUSES = (
     (re.compile(r"were unschedulable"), "nodes unschedulable (cordoned)"),
     (re.compile(r"no nodes available"), "no nodes"),
     (re.compile(r"forbidden: .*PriorityClass|no PriorityClass"), "unknown priority class"),
+    # The scheduler's preemption verdicts: what holds the resources runs at equal or higher priority.
+    (re.compile(r"No preemption victims found"), "lower priority: nothing it may preempt"),
+    (re.compile(r"not eligible due to preemptionPolicy=Never"), "lower priority: its priority class never preempts"),
 )
 
 

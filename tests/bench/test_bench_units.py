@@ -65,6 +65,17 @@ def test_explain_scheduler_and_quota_messages() -> None:
     assert "insufficient nvidia.com/gpu" in why
     assert "taint not tolerated {node-type: gpu-high-end}" in why
     assert "no node matching the selector" in why
+    busy = (
+        "0/3 nodes are available: 1 Insufficient nvidia.com/gpu, 2 node(s) didn't match Pod's node affinity/selector. "
+        "preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, 2 Preemption is not "
+        "helpful for scheduling."
+    )
+    assert (
+        explain(busy)
+        == "insufficient nvidia.com/gpu; no node matching the selector; lower priority: nothing it may preempt"
+    )
+    never = "0/1 nodes are available: 1 Insufficient cpu. preemption: not eligible due to preemptionPolicy=Never."
+    assert "its priority class never preempts" in explain(never)
     quota = 'Error creating: pods "x" is forbidden: exceeded quota: benchmarks, requested: requests.nvidia.com/gpu=1'
     assert explain(quota).startswith("quota exceeded benchmarks")
 
