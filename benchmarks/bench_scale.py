@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -172,6 +173,21 @@ def wait_all(core: Any, selector: str, n: int, phase: str = "Succeeded") -> None
             done.update(p["metadata"]["name"] for p in items if kube.get(p, "status", "phase") == phase)
 
 
+def create(create_fn: Callable[..., Any], namespace: str, body: dict[str, Any]) -> None:
+    """A create call, again on 409: the namespace's ResourceQuota changed under it (as the Job
+    controller also retries)."""
+    from kubernetes.client.rest import ApiException
+
+    for attempt in range(20):
+        try:
+            create_fn(namespace, body, _preload_content=False)
+            return
+        except ApiException as err:
+            if err.status != 409 or attempt == 19:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+
+
 def owner_job(batch: Any, template: dict[str, Any], name: str) -> dict[str, Any]:
     """A suspended Job that never runs a pod: the owner of the bare pods, so that kwok completes
     them as it completes Job pods (its stage matches the owner's kind) and the garbage collector
@@ -197,23 +213,9 @@ def bare_pods(core: Any, batch: Any, template: dict[str, Any], n: int) -> float:
         meta = {**template["metadata"], "name": f"{run_label}-{i}", "labels": labels, "ownerReferences": [ref]}
         return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template["spec"]}
 
-    def create(i: int) -> None:
-        from kubernetes.client.rest import ApiException
-
-        for attempt in range(20):
-            try:
-                core.create_namespaced_pod(NAMESPACE, pod(i), _preload_content=False)
-                return
-            except (
-                ApiException
-            ) as err:  # 409: the namespace's ResourceQuota changed under us, as for the Job controller
-                if err.status != 409 or attempt == 19:
-                    raise
-                time.sleep(0.01 * (attempt + 1))
-
     started = time.monotonic()
     with ThreadPoolExecutor(16) as pool:
-        list(pool.map(create, range(n)))
+        list(pool.map(lambda i: create(core.create_namespaced_pod, NAMESPACE, pod(i)), range(n)))
     wait_all(core, f"run={run_label}", n)
     seconds = time.monotonic() - started
     batch.delete_namespaced_job(run_label, NAMESPACE, propagation_policy="Background")
@@ -259,11 +261,8 @@ def serial_jobs(core: Any, batch: Any, template: dict[str, Any], sample: int) ->
             "index": i,
             "config": {"model": "mlp", "batchSize": i + 1},
         }
-        core.create_namespaced_config_map(
-            NAMESPACE,
-            {"metadata": {"name": name, "labels": {"run": run_label}}, "data": {"config-0.json": json.dumps(config)}},
-            _preload_content=False,
-        )
+        data = {"config-0.json": json.dumps(config)}
+        create(core.create_namespaced_config_map, NAMESPACE, {"metadata": {"name": name}, "data": data})
         spec = json.loads(json.dumps(template["spec"]))
         spec["volumes"] = [
             v if v["name"] != "configs" else {"name": "configs", "configMap": {"name": name}} for v in spec["volumes"]
@@ -275,7 +274,7 @@ def serial_jobs(core: Any, batch: Any, template: dict[str, Any], sample: int) ->
             "metadata": {"name": name, "labels": {"run": run_label}},
             "spec": {"backoffLimit": 2, "template": {"metadata": {"labels": labels}, "spec": spec}},
         }
-        batch.create_namespaced_job(NAMESPACE, job, _preload_content=False)
+        create(batch.create_namespaced_job, NAMESPACE, job)
         job_finished(batch, name)
         pods, _ = kube.list_all(core.list_namespaced_pod, NAMESPACE, label_selector=f"serial={name}")
         core.read_namespaced_pod_log(pods[0]["metadata"]["name"], NAMESPACE, container="runner")
@@ -326,6 +325,7 @@ def main() -> int:
         figures: dict[str, Any] = {}
         for size in [*sizes, n]:
             name = f"scale-{size}"
+            settle(core, "")
             say(f"bench run: {size} configs")
             seconds, rss_mb, done = bench_run(kubeconfig, runs, write_sweep(work, name, size))
             wrong = (

@@ -67,8 +67,9 @@ def run_cmd(
     timeout: o.Timeout = "5m",
     do_follow: Follow = True,
 ) -> None:
-    """Install the sweep's release (bench-<sweep>) without waiting for its Jobs, then follow its pods
-    with one watch and append each config's result to runs/bench-<sweep>/results.jsonl as it arrives.
+    """Install the sweep's release (bench-<sweep>) without waiting for its Jobs, then follow its pods,
+    Jobs and their events with watches and append each config's result to runs/bench-<sweep>/results.jsonl
+    as it arrives; a config whose result was lost with its pod (or node) runs again.
     With --local: run each config here as a runner subprocess instead (no cluster), into the same file.
     Exit 0 when every config has a result, 1 when some failed (130 on Ctrl-C with --local)."""
     bench_local.check_options(ctx, local)
