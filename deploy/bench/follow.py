@@ -26,7 +26,9 @@ from deploy.bench.tracker import Tracker
 WATCH_S = 60
 REFRESH_S = 0.25
 LOG_READERS = 8
-LOG_ATTEMPTS = 3
+# Tries of a watch or a log read that fails (a dropped connection, an API server restart),
+# 1, 2, 4, 8, 16 s apart: half a minute of outage is ridden out.
+ATTEMPTS = 6
 
 
 @dataclass
@@ -89,7 +91,7 @@ class Follower:
             self.spent.add(name)
             if self.reruns[index] >= self.max_reruns:
                 self.tracker.failed(index)
-                times = f" (the {self.reruns[index] + 1}th time)" if self.reruns[index] else ""
+                times = f" ({self.reruns[index] + 1} times)" if self.reruns[index] else ""
                 self.tracker.reasons[index] = f"pod {name} was gone with its result before its log was read{times}"
                 return
             self.reruns[index] += 1
@@ -147,6 +149,11 @@ def _group_of_job(job_name: str | None, sweep: Sweep) -> str | None:
     return None
 
 
+def backoff(stop: threading.Event, failures: int) -> None:
+    """1, 2, 4... s after the 1st, 2nd, 3rd... failure in a row; at once when following stops."""
+    stop.wait(2 ** (failures - 1))
+
+
 def _stream(
     out: "queue.Queue[tuple[str, str, Any]]",
     stop: threading.Event,
@@ -156,17 +163,18 @@ def _stream(
     **selectors: str,
 ) -> None:
     """List, then watch from the list's version; list again when the version expires. Each object
-    goes to `out` as (topic, event type, object); a failure goes as (\"error\", topic, exception)."""
-    try:
-        version: str | None = None
-        while not stop.is_set():
+    goes to `out` as (topic, event type, object). A dropped connection or an API server restart is
+    retried; ATTEMPTS failures in a row go to `out` as ("error", topic, exception)."""
+    version: str | None = None
+    failures = 0
+    while not stop.is_set():
+        try:
             if version is None:
                 for items, listed in kube.list_pages(list_fn, namespace, **selectors):
                     version = listed
                     for obj in items:
                         out.put((topic, "ADDED", obj))
-                continue
-            try:
+            else:
                 for kind, obj in kube.watch(
                     list_fn, namespace, resource_version=version, timeout_s=WATCH_S, **selectors
                 ):
@@ -175,10 +183,15 @@ def _stream(
                         return
                     if kind != "BOOKMARK":
                         out.put((topic, kind, obj))
-            except kube.Expired:
-                version = None
-    except Exception as err:  # the main thread reports it and stops
-        out.put(("error", topic, err))
+            failures = 0
+        except kube.Expired:
+            version = None
+        except Exception as err:  # the main thread reports it and stops
+            failures += 1
+            if failures >= ATTEMPTS:
+                out.put(("error", topic, err))
+                return
+            backoff(stop, failures)
 
 
 Rerun = Callable[[list[int]], dict[str, list[int]]]
@@ -207,17 +220,17 @@ def follow(
     def read_log(index: int, pod: dict[str, Any]) -> None:
         name = kube.get(pod, "metadata", "name")
         text: str | None = None
-        for attempt in range(LOG_ATTEMPTS):
+        for attempt in range(1, ATTEMPTS + 1):
             try:
                 text = core.read_namespaced_pod_log(name, sweep.namespace, container="runner")
                 break
-            except ApiException as err:
-                if err.status == 404:  # removed already (TTL, or its node went)
+            except Exception as err:
+                if isinstance(err, ApiException) and err.status == 404:  # removed already (TTL, or its node went)
                     break
-                if attempt == LOG_ATTEMPTS - 1:
+                if attempt == ATTEMPTS:
                     events.put(("error", "log", err))
                     return
-                stop.wait(0.5 * (attempt + 1))  # the node's log endpoint may answer late
+                backoff(stop, attempt)
         events.put(("log", str(index), (pod, text)))
 
     streams = [

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from bench_cli import LOG_LABELS, cli, start, write_sweep
+from faults import restart_apiserver
 
 from deploy.bench import kube
 from deploy.bench.store import read_records
@@ -177,6 +178,31 @@ def test_a_preempted_config_is_retried_and_reports_once(
     assert not {r["pod"] for r in records} & set(victims)
     events, _ = kube.list_all(core.list_namespaced_event, NAMESPACE, field_selector="reason=Preempted")
     assert {kube.get(e, "involvedObject", "name") for e in events} >= set(victims)
+
+
+def test_an_api_server_restart_mid_sweep_loses_no_result(
+    cluster: LocalCluster, core: Any, kubeconfig: Path, platform: Path, tmp_path: Path, sweeps: list[str]
+) -> None:
+    """The watches and log reads ride out the outage (retried, resumed from their last version)."""
+    sweeps.append("api-restart")
+    sweep = write_sweep(tmp_path, "api-restart", base={"model": "mlp", "inputShape": [64], "gpuType": "nvidia-a100"},
+                        matrix={"batchSize": [1, 2, 3, 4, 5, 6]}, parallelism=3)  # fmt: skip
+    proc = start(kubeconfig, platform, "bench", "run", str(sweep), "--env", "dev",
+                 "--set", LOG_LABELS, "--set", HOLD.format("4s"))  # fmt: skip
+    try:
+        wait_for("the sweep's first pods running", lambda: running_anywhere(core, "api-restart"), proc=proc)
+        restart_apiserver(cluster, downtime=3)
+        code, err = finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert code == 0, err
+    assert "6 of 6 configs have a result" in err
+    assert sorted(r["config"] for r in results(platform, "api-restart")) == list(range(6))
+
+
+def running_anywhere(core: Any, sweep: str) -> bool:
+    return any(kube.get(p, "status", "phase") == "Running" for p in sweep_pods(core, sweep))
 
 
 def preemptor_pod(node: str) -> dict[str, Any]:

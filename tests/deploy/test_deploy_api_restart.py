@@ -3,18 +3,17 @@ whatever state they were left in, and the deploy finishes with every release dep
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from faults import restart_apiserver
 from kubernetes import client, watch
 
 from deploy import tools
-from deploy.cluster.local import LocalCluster, _alive
+from deploy.cluster.local import LocalCluster
 from deploy.nodepools import node_pools
 from deploy.paths import REPO
 from deploy.values import load_environment
@@ -32,21 +31,6 @@ def own_cluster() -> Iterator[LocalCluster]:
         yield local
     finally:
         local.down()
-
-
-def restart_apiserver(cluster: LocalCluster, downtime: float) -> None:
-    """Kill kube-apiserver and start it again, same binary, flags, folder and environment."""
-    pid = cluster._pids()["kube-apiserver"]
-    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
-    cwd = os.readlink(f"/proc/{pid}/cwd")
-    environ = dict(kv.split(b"=", 1) for kv in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") if b"=" in kv)
-    os.kill(pid, signal.SIGKILL)
-    while _alive(pid):
-        time.sleep(0.05)
-    time.sleep(downtime)
-    log = open(cluster.cluster_dir / "logs" / "kube-apiserver.restarted.log", "ab")  # noqa: SIM115
-    proc = subprocess.Popen(argv, cwd=cwd, env=environ, stdout=log, stderr=log, start_new_session=True)
-    (cluster.cluster_dir / "pids" / "kube-apiserver.pid").write_text(str(proc.pid))
 
 
 def helm_releases(kubeconfig: Path) -> dict[str, str]:
