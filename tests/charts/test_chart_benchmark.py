@@ -143,6 +143,7 @@ def test_manifests_are_valid(rendered, env: str, path: Path, version: str) -> No
         ({"runner": {"retryableExitCodes": [3]}}, "runner.retryableExitCodes: 3 is runner.configErrorExitCode"),
         ({"groups": [{"nodePool": "gpu-huge"}]}, 'groups.t4.nodePool: node pool "gpu-huge" is not in global.nodePools'),
         ({"sweep": {"name": ""}}, "sweep.name: empty"),
+        ({"podAnnotations": {"x": 1}}, "at '/podAnnotations/x': got number, want string"),
     ],
 )
 def test_inconsistent_values_are_refused(helm: str, tmp_path: Path, change: dict, message: str) -> None:
