@@ -156,21 +156,11 @@ def pod_template(batch: Any, sweep: str) -> dict[str, Any]:
 def wait_all(core: Any, selector: str, n: int, phase: str = "Succeeded") -> None:
     """Until n pods matching `selector` are in `phase`, by list + watch."""
     done: set[str] = set()
-    items, version = kube.list_all(core.list_namespaced_pod, NAMESPACE, label_selector=selector)
-    done.update(p["metadata"]["name"] for p in items if kube.get(p, "status", "phase") == phase)
-    while len(done) < n:
-        try:
-            for _, pod in kube.watch(
-                core.list_namespaced_pod, NAMESPACE, resource_version=version, timeout_s=60, label_selector=selector
-            ):
-                version = kube.get(pod, "metadata", "resourceVersion", default=version)
-                if kube.get(pod, "status", "phase") == phase:
-                    done.add(pod["metadata"]["name"])
-                    if len(done) >= n:
-                        return
-        except kube.Expired:
-            items, version = kube.list_all(core.list_namespaced_pod, NAMESPACE, label_selector=selector)
-            done.update(p["metadata"]["name"] for p in items if kube.get(p, "status", "phase") == phase)
+    for _, pod in kube.observe(core.list_namespaced_pod, NAMESPACE, label_selector=selector):
+        if kube.get(pod, "status", "phase") == phase:
+            done.add(pod["metadata"]["name"])
+            if len(done) >= n:
+                return
 
 
 def create(create_fn: Callable[..., Any], namespace: str, body: dict[str, Any]) -> None:
@@ -224,20 +214,10 @@ def bare_pods(core: Any, batch: Any, template: dict[str, Any], n: int) -> float:
 
 
 def job_finished(batch: Any, name: str) -> None:
-    """Until the Job has its Complete (or Failed) condition, by watch."""
-    selector = f"metadata.name={name}"
-    while True:
-        jobs, version = kube.list_all(batch.list_namespaced_job, NAMESPACE, field_selector=selector)
-        if jobs and _finished(jobs[0]):
+    """Until the Job has its Complete (or Failed) condition, by list + watch."""
+    for _, job in kube.observe(batch.list_namespaced_job, NAMESPACE, field_selector=f"metadata.name={name}"):
+        if _finished(job):
             return
-        try:
-            for _, job in kube.watch(
-                batch.list_namespaced_job, NAMESPACE, resource_version=version, timeout_s=60, field_selector=selector
-            ):
-                if _finished(job):
-                    return
-        except kube.Expired:
-            continue
 
 
 def _finished(job: dict[str, Any]) -> bool:

@@ -1,6 +1,6 @@
 """Follow a launched sweep with watches, not polling: one on its pods, one on its Jobs, one on the
-Jobs' FailedCreate events (quota). Each runs in a thread, lists once, watches from the list's
-resourceVersion, and lists again only when that expires; all of them feed one queue, and only the
+Jobs' FailedCreate events (quota). Each runs in a thread (deploy/bench/kube.py `observe`: a list,
+then watches from its resourceVersion); all of them feed one queue, and only the
 main thread changes the tracker and the results file, so neither needs a lock.
 
 A Succeeded pod's log is read once, by a small pool of threads (the API server relays each read to
@@ -162,30 +162,17 @@ def _stream(
     namespace: str,
     **selectors: str,
 ) -> None:
-    """List, then watch from the list's version; list again when the version expires. Each object
-    goes to `out` as (topic, event type, object). A dropped connection or an API server restart is
-    retried; ATTEMPTS failures in a row go to `out` as ("error", topic, exception)."""
-    version: str | None = None
+    """Each object of `kube.observe` to `out` as (topic, event type, object). A dropped connection
+    or an API server restart is retried, from a new list; ATTEMPTS failures in a row go to `out` as
+    ("error", topic, exception)."""
     failures = 0
     while not stop.is_set():
         try:
-            if version is None:
-                for items, listed in kube.list_pages(list_fn, namespace, **selectors):
-                    version = listed
-                    for obj in items:
-                        out.put((topic, "ADDED", obj))
-            else:
-                for kind, obj in kube.watch(
-                    list_fn, namespace, resource_version=version, timeout_s=WATCH_S, **selectors
-                ):
-                    version = kube.get(obj, "metadata", "resourceVersion", default=version)
-                    if stop.is_set():
-                        return
-                    if kind != "BOOKMARK":
-                        out.put((topic, kind, obj))
-            failures = 0
-        except kube.Expired:
-            version = None
+            for kind, obj in kube.observe(list_fn, namespace, timeout_s=WATCH_S, **selectors):
+                if stop.is_set():
+                    return
+                out.put((topic, kind, obj))
+                failures = 0
         except Exception as err:  # the main thread reports it and stops
             failures += 1
             if failures >= ATTEMPTS:

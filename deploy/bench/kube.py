@@ -92,3 +92,25 @@ def _lines(resp: Any) -> Iterator[bytes]:
                 yield line
     if buffer.strip():
         yield buffer
+
+
+def observe(
+    list_fn: Callable[..., Any], *args: Any, timeout_s: int = 60, **kwargs: Any
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every object now (as ADDED, page by page), then each change, without end: watches resumed
+    from the last resourceVersion seen, a new list when that expires. Bookmarks are not yielded.
+    Other failures (a dropped connection) end it; observe again to start from a new list."""
+    version: str | None = None
+    while True:
+        if version is None:
+            for items, listed in list_pages(list_fn, *args, **kwargs):
+                version = listed
+                for obj in items:
+                    yield "ADDED", obj
+        try:
+            for kind, obj in watch(list_fn, *args, resource_version=version or "", timeout_s=timeout_s, **kwargs):
+                version = get(obj, "metadata", "resourceVersion", default=version)
+                if kind != "BOOKMARK":
+                    yield kind, obj
+        except Expired:
+            version = None
