@@ -10,12 +10,12 @@ import typer
 from deploy.commands import bench, cluster, diff, nodes, plan, releases
 from deploy.commands import options as o
 from deploy.console import console
-from deploy.errors import DeployError, ReleaseFailedError
+from deploy.errors import ClusterError, DeployError, ReleaseFailedError
 
 EXIT_CODES = (
     "Exit codes: 0 success; 1 a release or check failed; 2 usage error (for `diff`: changes pending); "
     "3 a required tool is missing; 4 the cluster could not be reached or started; "
-    "5 an environment or values file is invalid."
+    "5 an environment or values file is invalid; 130 interrupted (Ctrl-C, after saying what was applied)."
 )
 
 app = typer.Typer(
@@ -52,6 +52,7 @@ def root(
     release_namespace: o.ReleaseNamespace = "default",
     parallel: o.Parallel = 8,
     timeout: o.Timeout = "5m",
+    lock_wait: o.LockWait = 300.0,
     missing_pools: Annotated[
         o.MissingPools, typer.Option("--missing-pools", help="Node pools without nodes: warn or fail.")
     ] = o.MissingPools.warn,
@@ -107,3 +108,10 @@ def main() -> None:
             raise
         console.print(f"[bold red]error:[/] {err}", highlight=False)
         sys.exit(err.exit_code)
+    except Exception as err:
+        # The API server went away where no command expected it: one paragraph and exit 4, not a
+        # urllib3 traceback (the commands' own checks give a more precise message where they can).
+        if "--debug" in sys.argv or not type(err).__module__.startswith("urllib3"):
+            raise
+        console.print(f"[bold red]error:[/] lost the connection to the API server: {err}", highlight=False)
+        sys.exit(ClusterError.exit_code)

@@ -24,7 +24,7 @@ import yaml
 
 from deploy.errors import ValuesError
 from deploy.paths import CHARTS, VALUES
-from deploy.values import FAST_DUMPER, FAST_LOADER, deep_merge, read_yaml
+from deploy.values import FAST_DUMPER, FAST_LOADER, deep_merge, not_utf8, read_yaml
 
 KeyPath = tuple[str, ...]
 
@@ -100,6 +100,8 @@ def render_template(path: Path, variables: dict[str, Any], out_dir: Path) -> Pat
     )
     try:
         rendered = env.get_template(path.name).render(**variables)
+    except UnicodeDecodeError as err:
+        raise not_utf8(path, err) from None
     except jinja2.TemplateError as err:
         line = _template_line(err, path)
         where = f"{path}:{line}" if line else str(path)

@@ -14,7 +14,7 @@ from kubernetes import client
 
 from deploy import tools
 from deploy.paths import REPO
-from deploy.values import environments
+from deploy.values import environments, load_environment
 
 pytestmark = pytest.mark.cluster
 
@@ -37,9 +37,26 @@ def summary(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
     return {row["release"]: row["action"] for row in json.loads(result.stdout)["releases"]}
 
 
+def credentials(env: str) -> tuple[str, str] | None:
+    """(namespace, name) of the processing credentials Secret that ENV's values name, if any."""
+    values = load_environment(env)
+    name = (values.get("distributedProcessing") or {}).get("credentials", {}).get("existingSecret")
+    return (values["global"]["namespaces"]["platform"], name) if name else None
+
+
 @pytest.fixture(scope="module")
 def deployed(kubeconfig: Path, argo_crd: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Every environment deployed once with Argo's CRD present (so workflows deploy too)."""
+    """Every environment deployed once with Argo's CRD present (so workflows deploy too). The
+    credentials Secret is made first, as the README tells an operator to: its namespace before the
+    platform's, which the first deploy then adopts."""
+    core = client.CoreV1Api(client.ApiClient(_config(kubeconfig)))
+    for env in environments():
+        found = credentials(env)
+        if found:
+            namespace, name = found
+            core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+            secret = client.V1Secret(metadata=client.V1ObjectMeta(name=name), string_data={"TOKEN": "s3cr3t-value"})
+            core.create_namespaced_secret(namespace, secret)
     runs = tmp_path_factory.mktemp("runs")
     yield runs
     for env in reversed(environments()):
@@ -47,9 +64,25 @@ def deployed(kubeconfig: Path, argo_crd: Path, tmp_path_factory: pytest.TempPath
         assert done.returncode == 0, done.stderr
 
 
+def test_a_missing_credentials_secret_is_refused_before_anything_is_applied(deployed: Path, kubeconfig: Path) -> None:
+    env = next(e for e in environments() if credentials(e))
+    namespace, _ = credentials(env)
+    r = cli(kubeconfig, deployed, "--env", env, "--set", "distributedProcessing.credentials.existingSecret=absent")
+    assert r.returncode == 1, r.stderr
+    assert f"Secrets that the releases reference do not exist: {namespace}/absent (needed by " in r.stderr
+    assert "Nothing was applied" in r.stderr and "Traceback" not in r.stderr
+    helm = [str(tools.tool("helm")), "--kubeconfig", str(kubeconfig)]
+    listed = subprocess.run([*helm, "list", "-q", "-a"], capture_output=True, text=True, check=True).stdout.split()
+    assert not [name for name in listed if name.startswith(f"{env}-")], listed
+
+
 @pytest.mark.parametrize("env", environments())
 def test_full_deploy_then_a_rerun_applies_nothing(deployed: Path, kubeconfig: Path, env: str) -> None:
-    first = summary(cli(kubeconfig, deployed, "--env", env, "-o", "json"))
+    run = cli(kubeconfig, deployed, "--env", env, "-o", "json")
+    if credentials(env):  # its namespace was made by hand for the Secret: adopted, not refused
+        assert f"adopting namespace {credentials(env)[0]} into release {env}-platform-policy" in run.stderr
+        assert "s3cr3t-value" not in run.stdout + run.stderr
+    first = summary(run)
     assert f"{env}-workflows" in first
     assert set(first.values()) <= {"installed", "upgraded", "unchanged"}, first
     assert all(first[r] in ("installed", "upgraded") for r in first if r != "platform-cluster"), first
