@@ -3,7 +3,7 @@ only assembles the command groups, parses root options and maps errors to exit c
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -106,12 +106,16 @@ def main() -> None:
     except DeployError as err:
         if "--debug" in sys.argv:
             raise
-        console.print(f"[bold red]error:[/] {err}", highlight=False)
-        sys.exit(err.exit_code)
+        _fail(err)
     except Exception as err:
         # The API server went away where no command expected it: one paragraph and exit 4, not a
         # urllib3 traceback (the commands' own checks give a more precise message where they can).
         if "--debug" in sys.argv or not type(err).__module__.startswith("urllib3"):
             raise
-        console.print(f"[bold red]error:[/] lost the connection to the API server: {err}", highlight=False)
-        sys.exit(ClusterError.exit_code)
+        _fail(ClusterError(f"lost the connection to the API server: {err}"))
+
+
+def _fail(err: DeployError) -> NoReturn:
+    # One paragraph, never broken by the console: paths and commands in it stay copyable.
+    console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+    sys.exit(err.exit_code)

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from deploy.errors import PreflightError
+from deploy.kubeapi import METADATA
 from deploy.values import FAST_LOADER
 
 Ref = tuple[str, str]  # (namespace, name)
@@ -86,13 +87,8 @@ def check_secrets(api_client: Any, manifests: dict[str, str], release_namespace:
     for (namespace, name), users in sorted(needed_secrets(manifests, release_namespace).items()):
         try:
             # Metadata only: the deployer never reads a credential's value.
-            core.api_client.call_api(
-                f"/api/v1/namespaces/{namespace}/secrets/{name}",
-                "GET",
-                header_params={"Accept": "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"},
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=10,
+            core.read_namespaced_secret(
+                name, namespace, _headers={"Accept": METADATA}, _preload_content=False, _request_timeout=10
             )
         except ApiException as err:
             if err.status != 404:

@@ -57,11 +57,12 @@ class Merged:
     rendered: list[Path] = field(default_factory=list)
 
     def origin(self, path: KeyPath) -> str:
-        """Where the value at `path` (or the closest map above it) was set."""
+        """Where the value at `path` (or the closest map above it, or else a key below it) was set."""
         for end in range(len(path), 0, -1):
             if path[:end] in self.origins:
                 return self.origins[path[:end]]
-        return "the chart's defaults"
+        below = [o for key, o in self.origins.items() if key[: len(path)] == path]
+        return below[-1] if below else "the chart's defaults"
 
 
 def environment_names(values_dir: Path = VALUES) -> list[str]:

@@ -33,8 +33,9 @@ def _describe(err: Any) -> str:  # a jsonschema.ValidationError
         return f"{err.message} (the schema allows no other keys here: a typo?)"
     if err.validator == "required":
         return err.message
-    hint = f"; {err.schema['description']}" if isinstance(err.schema.get("description"), str) else ""
-    return f"{err.message} (rule: {err.validator}: {json.dumps(err.validator_value)[:120]}{hint})"
+    if isinstance(err.schema.get("description"), str) and err.validator == "pattern":
+        return f"{json.dumps(err.instance)} is not {err.schema['description']}"  # the pattern itself says less
+    return f"{err.message} (rule: {err.validator}: {json.dumps(err.validator_value)[:120]})"
 
 
 def _violations(schema: dict[str, Any], data: dict[str, Any]) -> list[tuple[KeyPath, str]]:

