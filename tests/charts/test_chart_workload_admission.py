@@ -21,7 +21,12 @@ def test_the_cluster_release_ships_the_policy(cluster_manifests: list[Manifest])
     spec = policy["spec"]
     assert policy["metadata"]["name"] == POLICY
     assert spec["failurePolicy"] == "Fail"
-    matched = {(g, r) for rule in spec["matchConstraints"]["resourceRules"] for g in rule["apiGroups"] for r in rule["resources"]}
+    matched = {
+        (g, r)
+        for rule in spec["matchConstraints"]["resourceRules"]
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+    }
     assert {("", "pods"), ("batch", "jobs"), ("batch", "cronjobs"), ("apps", "deployments")} <= matched
     assert {("apps", "statefulsets"), ("apps", "daemonsets"), ("apps", "replicasets")} <= matched
     assert ("argoproj.io", "workflows") in matched
@@ -42,7 +47,10 @@ def test_the_policy_can_be_left_out(helm: str) -> None:
 
 def test_exempt_requesters_come_from_values(helm: str) -> None:
     rendered = template(
-        helm, CHARTS / "platform-cluster", "--set-json", 'workloadAdmission.exemptUsers=["system:serviceaccount:wf:ctl"]'
+        helm,
+        CHARTS / "platform-cluster",
+        "--set-json",
+        'workloadAdmission.exemptUsers=["system:serviceaccount:wf:ctl"]',
     )
     (policy,) = of_kind(rendered, "ValidatingAdmissionPolicy")
     assert '["system:serviceaccount:wf:ctl"]' in policy["spec"]["matchConditions"][0]["expression"]
@@ -66,7 +74,12 @@ def test_each_environment_binds_the_policy_to_its_namespaces(render) -> None:
 
 def test_the_binding_can_warn_instead(helm: str) -> None:
     rendered = template(
-        helm, UMBRELLA, "-f", str(VALUES / "dev.yaml"), "--set-json", 'policy.workloadAdmission.validationActions=["Warn","Audit"]'
+        helm,
+        UMBRELLA,
+        "-f",
+        str(VALUES / "dev.yaml"),
+        "--set-json",
+        'policy.workloadAdmission.validationActions=["Warn","Audit"]',
     )
     (binding,) = of_kind(rendered, "ValidatingAdmissionPolicyBinding")
     assert binding["spec"]["validationActions"] == ["Warn", "Audit"]
@@ -80,7 +93,14 @@ def test_the_cluster_release_is_labelled_with_its_own_version(helm: str) -> None
         assert {m["metadata"]["labels"]["app.kubernetes.io/version"] for m in rendered} == {app_version}, args
     # Through the umbrella (cluster.enabled) as well, while the components do carry the tag.
     rendered = template(
-        helm, UMBRELLA, "-f", str(VALUES / "dev.yaml"), "--set", "cluster.enabled=true", "--set", "global.image.tag=v9.9.9"
+        helm,
+        UMBRELLA,
+        "-f",
+        str(VALUES / "dev.yaml"),
+        "--set",
+        "cluster.enabled=true",
+        "--set",
+        "global.image.tag=v9.9.9",
     )
     versions = {m["kind"]: m["metadata"]["labels"]["app.kubernetes.io/version"] for m in rendered}
     assert versions["PriorityClass"] == versions["ValidatingAdmissionPolicy"] == app_version

@@ -58,14 +58,30 @@ def namespaces(cluster: LocalCluster, kubectl: list[str]) -> Iterator[dict[str, 
     """platform-cluster, then prod with a team member and a platform admin named, as an operator
     would install them (the deployer is a cluster admin, so the components' own install is the
     first check that the policy lets the platform through)."""
-    charts.build_dependencies(tools.tool("helm"), [CHARTS / "platform-cluster", CHARTS / "platform", CHARTS / "benchmark"])
+    charts.build_dependencies(
+        tools.tool("helm"), [CHARTS / "platform-cluster", CHARTS / "platform", CHARTS / "benchmark"]
+    )
     kube = cluster.kubeconfig
-    helm(kube, "upgrade", "--install", "platform-cluster", str(CHARTS / "platform-cluster"), "--wait", "--timeout", "2m")
+    helm(
+        kube, "upgrade", "--install", "platform-cluster", str(CHARTS / "platform-cluster"), "--wait", "--timeout", "2m"
+    )
     people = ["--set", f"policy.access.teamMembers.users={{{TEAM_MEMBER}}}"]
     people += ["--set", f"policy.access.platformAdmins.users={{{PLATFORM_ADMIN}}}"]
     release = f"platform-{ENV}"
     values = str(VALUES / f"{ENV}.yaml")
-    helm(kube, "upgrade", "--install", release, str(CHARTS / "platform"), "-f", values, *people, "--wait", "--timeout", "3m")
+    helm(
+        kube,
+        "upgrade",
+        "--install",
+        release,
+        str(CHARTS / "platform"),
+        "-f",
+        values,
+        *people,
+        "--wait",
+        "--timeout",
+        "3m",
+    )
     yield {k: v for k, v in load_environment(ENV)["global"]["namespaces"].items() if k != "monitoring"}
     for name in (release, "platform-cluster"):
         helm(kube, "uninstall", name, "--wait", "--timeout", "2m")
@@ -118,7 +134,11 @@ def test_a_team_member_cannot_run_a_job_as_a_component_with_its_credentials(clus
     [
         pytest.param({"containers": [{**CONTAINER, "envFrom": [{"secretRef": {"name": SECRET}}]}]}, id="envFrom"),
         pytest.param(
-            {"containers": [{**CONTAINER, "env": [{"name": "K", "valueFrom": {"secretKeyRef": {"name": SECRET, "key": "k"}}}]}]},
+            {
+                "containers": [
+                    {**CONTAINER, "env": [{"name": "K", "valueFrom": {"secretKeyRef": {"name": SECRET, "key": "k"}}}]}
+                ]
+            },
             id="env",
         ),
         pytest.param({"volumes": [{"name": "s", "secret": {"secretName": SECRET}}]}, id="volume"),
@@ -141,7 +161,9 @@ def test_a_team_member_cannot_hand_a_pod_a_secret(cluster, namespaces, pod: dict
 
 def test_the_deprecated_service_account_field_is_checked_too(cluster, namespaces) -> None:
     batch = client.BatchV1Api(as_user(cluster, TEAM_MEMBER))
-    message = refused(lambda: batch.create_namespaced_job(namespaces["platform"], job("leak", serviceAccount="coordinator")))
+    message = refused(
+        lambda: batch.create_namespaced_job(namespaces["platform"], job("leak", serviceAccount="coordinator"))
+    )
     assert "may not run pods as ServiceAccount 'coordinator'" in message
 
 
@@ -154,7 +176,11 @@ def more_kinds(cluster: LocalCluster, namespaces: dict[str, str]) -> Iterator[st
     rules = [
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["create"]},
         {"apiGroups": ["batch"], "resources": ["cronjobs"], "verbs": ["create"]},
-        {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"], "verbs": ["create"]},
+        {
+            "apiGroups": ["apps"],
+            "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"],
+            "verbs": ["create"],
+        },
     ]
     rbac.create_namespaced_role(ns, {"metadata": {"name": "more-kinds"}, "rules": rules})
     subject = {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": TEAM_MEMBER}
@@ -180,10 +206,15 @@ def test_every_pod_creating_kind_is_checked_through_its_pod_template(cluster, mo
         "pod": lambda: client.CoreV1Api(api).create_namespaced_pod(ns, {"metadata": {"name": "leak"}, **pod_template}),
         "cronjob": lambda: client.BatchV1Api(api).create_namespaced_cron_job(
             ns,
-            {"metadata": {"name": "leak"}, "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": pod_template}}}},
+            {
+                "metadata": {"name": "leak"},
+                "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": pod_template}}},
+            },
         ),
         "deployment": lambda: apps.create_namespaced_deployment(ns, workload),
-        "statefulset": lambda: apps.create_namespaced_stateful_set(ns, {**workload, "spec": {**workload["spec"], "serviceName": "x"}}),
+        "statefulset": lambda: apps.create_namespaced_stateful_set(
+            ns, {**workload, "spec": {**workload["spec"], "serviceName": "x"}}
+        ),
         "daemonset": lambda: apps.create_namespaced_daemon_set(ns, workload),
         "replicaset": lambda: apps.create_namespaced_replica_set(ns, workload),
     }
@@ -214,9 +245,13 @@ def test_platform_admins_still_run_the_components_with_their_credentials(cluster
     Deployment of prod (its ServiceAccount, envFrom the credentials) is admitted for them."""
     apps = client.AppsV1Api(cluster.api_client())
     ns = namespaces["platform"]
-    deployment = next(d for d in apps.list_namespaced_deployment(ns).items if "distributed-processing" in d.metadata.name)
+    deployment = next(
+        d for d in apps.list_namespaced_deployment(ns).items if "distributed-processing" in d.metadata.name
+    )
     pod = deployment.spec.template.spec
-    assert pod.service_account_name and any(e.secret_ref and e.secret_ref.name == SECRET for c in pod.containers for e in c.env_from or [])
+    assert pod.service_account_name and any(
+        e.secret_ref and e.secret_ref.name == SECRET for c in pod.containers for e in c.env_from or []
+    )
     body = client.ApiClient().sanitize_for_serialization(deployment)
     body["metadata"] = {"name": "admin-copy", "labels": body["metadata"]["labels"]}
     client.AppsV1Api(as_user(cluster, PLATFORM_ADMIN)).create_namespaced_deployment(ns, body, dry_run="All")
@@ -238,7 +273,13 @@ def benchmark_objects(namespace: str) -> list[dict[str, Any]]:
         "--set",
         f"global.namespaces.benchmarks={namespace}",
     )
-    return [d for d in yaml.safe_load_all(out) if d and d["kind"] in ("Job", "ConfigMap")]
+    objects = [d for d in yaml.safe_load_all(out) if d and d["kind"] in ("Job", "ConfigMap")]
+    for job_ in (o for o in objects if o["kind"] == "Job"):  # the typed client wants quantities as strings
+        for container in job_["spec"]["template"]["spec"]["containers"]:
+            for part in ("requests", "limits"):
+                quantities = container.get("resources", {}).get(part, {})
+                quantities.update({k: str(v) for k, v in quantities.items()})
+    return objects
 
 
 @pytest.mark.parametrize("launcher", ["benchmark-launcher", TEAM_MEMBER])
@@ -266,6 +307,10 @@ def test_the_training_job_creator_lends_its_jobs_the_storage_credentials(cluster
     ns = namespaces["training"]
     api = as_user(cluster, f"system:serviceaccount:{ns}:training-job-creator")
     client.BatchV1Api(api).create_namespaced_job(ns, job("train", "training-runner", "r2-credentials"), dry_run="All")
-    message = refused(lambda: client.BatchV1Api(api).create_namespaced_job(ns, job("train", "training-runner", "other"), dry_run="All"))
+    message = refused(
+        lambda: client.BatchV1Api(api).create_namespaced_job(
+            ns, job("train", "training-runner", "other"), dry_run="All"
+        )
+    )
     assert "may not give a pod the Secret(s) other" in message
     assert "forbidden" in refused(lambda: client.CoreV1Api(api).read_namespaced_secret("r2-credentials", ns)).lower()

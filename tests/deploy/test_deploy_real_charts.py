@@ -88,8 +88,12 @@ def test_one_environments_tag_does_not_churn_the_shared_release(deployed: Path, 
         back = summary(cli(kubeconfig, deployed, "--env", "prod", "-o", "json"))
     assert back["platform-cluster"] == "unchanged", back
     helm = [str(tools.tool("helm")), "--kubeconfig", str(kubeconfig)]
-    history = subprocess.run([*helm, "history", "platform-cluster", "-o", "json"], capture_output=True, text=True, check=True)
-    labels = client.SchedulingV1Api(client.ApiClient(_config(kubeconfig))).read_priority_class("interactive").metadata.labels
+    history = subprocess.run(
+        [*helm, "history", "platform-cluster", "-o", "json"], capture_output=True, text=True, check=True
+    )
+    labels = (
+        client.SchedulingV1Api(client.ApiClient(_config(kubeconfig))).read_priority_class("interactive").metadata.labels
+    )
     chart = yaml.safe_load((REPO / "charts" / "platform-cluster" / "Chart.yaml").read_text())
     assert labels["app.kubernetes.io/version"] == chart["appVersion"], labels  # not a tag
     assert len(json.loads(history.stdout)) == 1, "platform-cluster was upgraded"
