@@ -76,6 +76,8 @@ def status(kubeconfig: Path, runs: Path, env: str) -> dict[str, bool]:
 def test_one_environments_tag_does_not_churn_the_shared_release(deployed: Path, kubeconfig: Path) -> None:
     """--tag is one environment's image tag: deploying prod with it upgrades prod's components but
     not platform-cluster, so dev stays up to date, and prod with another tag leaves it alone again."""
+    for env in ("dev", "prod"):  # as the tests above leave them (a no-op then)
+        summary(cli(kubeconfig, deployed, "--env", env, "-o", "json"))
     assert all(status(kubeconfig, deployed, "dev").values())
     try:
         for tag in ("v7.0.1", "v7.0.2"):
