@@ -82,11 +82,29 @@ def namespaces(cluster: LocalCluster, kubectl: list[str]) -> Iterator[dict[str, 
         "--timeout",
         "3m",
     )
-    yield {k: v for k, v in load_environment(ENV)["global"]["namespaces"].items() if k != "monitoring"}
+    namespaces = {k: v for k, v in load_environment(ENV)["global"]["namespaces"].items() if k != "monitoring"}
+    wait_for_policy(cluster, namespaces["platform"])
+    yield namespaces
     for name in (release, "platform-cluster"):
         helm(kube, "uninstall", name, "--wait", "--timeout", "2m")
     selector = "app.kubernetes.io/instance=platform-cluster"
     subprocess.run([*kubectl, "delete", "clusterrole", "-l", selector, "--wait"], check=True, capture_output=True)
+
+
+def wait_for_policy(cluster: LocalCluster, namespace: str, timeout: float = 60) -> None:
+    """The API server loads new policies and bindings from a watch, a moment after Helm created them:
+    wait until a Job as another ServiceAccount is refused (a dry run) before testing anything."""
+    batch = client.BatchV1Api(as_user(cluster, TEAM_MEMBER))
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            batch.create_namespaced_job(namespace, job("probe", "coordinator"), dry_run="All")
+        except ApiException as err:
+            if err.status == 403 and "kai-ml-workload-credentials" in json.loads(err.body)["message"]:
+                return
+            raise
+        assert time.monotonic() < deadline, f"the workload admission policy was not enforced after {timeout}s"
+        time.sleep(0.5)
 
 
 def as_user(cluster: LocalCluster, user: str) -> client.ApiClient:
