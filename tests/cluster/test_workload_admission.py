@@ -31,6 +31,7 @@ pytestmark = pytest.mark.cluster
 ENV = "prod"
 TEAM_MEMBER, PLATFORM_ADMIN = "tess-team-member", "pat-platform-admin"
 SECRET = "distributed-processing-credentials"
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 RESTRICTED_POD = {
     "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
     "automountServiceAccountToken": False,
@@ -332,3 +333,43 @@ def test_the_training_job_creator_lends_its_jobs_the_storage_credentials(cluster
     )
     assert "may not give a pod the Secret(s) other" in message
     assert "forbidden" in refused(lambda: client.CoreV1Api(api).read_namespaced_secret("r2-credentials", ns)).lower()
+
+
+@pytest.fixture
+def workflows(kubectl: list[str]) -> Iterator[Path]:
+    """Argo's Workflow API (a stand-in CRD), removed afterwards: the session cluster is shared."""
+    crd = FIXTURES / "argo-workflow-crd.yaml"
+    subprocess.run([*kubectl, "apply", "-f", str(crd)], check=True, capture_output=True)
+    established = ["wait", "--for=condition=Established", "-f", str(crd)]
+    subprocess.run([*kubectl, *established], check=True, capture_output=True)
+    yield crd
+    subprocess.run([*kubectl, "delete", "-f", str(crd), "--wait"], check=True, capture_output=True)
+
+
+def workflow(**spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {"name": "wf"}, "spec": spec}
+
+
+def test_a_team_members_workflow_runs_templates_by_reference_as_no_component(cluster, namespaces, workflows) -> None:
+    """Team members may create Workflows (Argo's controller, exempt, then makes the pods): so the
+    Workflow itself must not name a component's ServiceAccount, nor carry inline pod settings."""
+    api = client.CustomObjectsApi(as_user(cluster, TEAM_MEMBER))
+    ns = namespaces["platform"]
+
+    def create(body: dict[str, Any]) -> Any:
+        return api.create_namespaced_custom_object("argoproj.io", "v1alpha1", ns, "workflows", body, dry_run="All")
+
+    by_reference = {"workflowTemplateRef": {"name": "reconstruction"}}
+    create(workflow(**by_reference))
+    as_component = workflow(**by_reference, serviceAccountName="coordinator")
+    assert "may not run pods as ServiceAccount 'coordinator'" in refused(lambda: create(as_component))
+    leak = {"name": "main", "container": {**CONTAINER, "envFrom": [{"secretRef": {"name": SECRET}}]}}
+    inline = workflow(entrypoint="main", templates=[leak])
+    assert "may not set inline templates, templateDefaults or podSpecPatch" in refused(lambda: create(inline))
+    patched = workflow(**by_reference, podSpecPatch='{"serviceAccountName": "coordinator"}')
+    assert "may not set inline templates" in refused(lambda: create(patched))
+    mounted = workflow(**by_reference, volumes=[{"name": "s", "secret": {"secretName": SECRET}}])
+    assert f"may not give a pod the Secret(s) {SECRET}" in refused(lambda: create(mounted))
+    # A platform admin authors templates, so inline ones are theirs to write.
+    admin = client.CustomObjectsApi(as_user(cluster, PLATFORM_ADMIN))
+    admin.create_namespaced_custom_object("argoproj.io", "v1alpha1", ns, "workflows", inline, dry_run="All")
