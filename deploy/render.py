@@ -210,10 +210,11 @@ def merge_inputs(inputs: Inputs, run_dir: Path, values_dir: Path = VALUES, chart
     return Merged(values=values, origins=origins, rendered=rendered)
 
 
-# The parts of `global` that belong to one environment. The cluster-scoped release does not get them:
-# it is one release shared by every environment on the cluster, and must render (and digest) the
-# same whichever environment applies it, or two environments would upgrade it back and forth.
-ENVIRONMENT_GLOBALS = ("environment", "namespaces", "nodePools")
+# The parts of `global` that belong to one environment or one deploy (`image`: the --registry and
+# --tag of the environment's images). The cluster-scoped release does not get them: it is one
+# release shared by every environment on the cluster, runs no image, and must render (and digest)
+# the same whichever environment applies it, or two environments would upgrade it back and forth.
+ENVIRONMENT_GLOBALS = ("environment", "namespaces", "nodePools", "image")
 
 
 def release_values(values: dict[str, Any], alias: str, cluster_scoped: bool = False) -> dict[str, Any]:

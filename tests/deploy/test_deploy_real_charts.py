@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes import client
 
 from deploy import tools
@@ -96,6 +97,41 @@ def test_environments_sharing_the_cluster_converge(deployed: Path, kubeconfig: P
     for env in environments():
         rerun = summary(cli(kubeconfig, deployed, "--env", env, "-o", "json"))
         assert set(rerun.values()) == {"unchanged"}, (env, rerun)
+
+
+def status(kubeconfig: Path, runs: Path, env: str) -> dict[str, bool]:
+    """release -> up to date, from `status -o json`."""
+    done = cli(kubeconfig, runs, "status", "--env", env, "-o", "json")
+    assert done.returncode == 0, done.stderr
+    return {row["release"]: row["current"] for row in json.loads(done.stdout)}
+
+
+def test_one_environments_tag_does_not_churn_the_shared_release(deployed: Path, kubeconfig: Path) -> None:
+    """--tag is one environment's image tag: deploying prod with it upgrades prod's components but
+    not platform-cluster, so dev stays up to date, and prod with another tag leaves it alone again."""
+    for env in ("dev", "prod"):  # as the tests above leave them (a no-op then)
+        summary(cli(kubeconfig, deployed, "--env", env, "-o", "json"))
+    assert all(status(kubeconfig, deployed, "dev").values())
+    try:
+        for tag in ("v7.0.1", "v7.0.2"):
+            tagged = summary(cli(kubeconfig, deployed, "--env", "prod", "--tag", tag, "-o", "json"))
+            assert tagged["platform-cluster"] == "unchanged", (tag, tagged)
+            assert tagged["prod-coordinator"] == "upgraded", (tag, tagged)
+            assert all(status(kubeconfig, deployed, "dev").values()), tag
+    finally:
+        # Back to what the other tests expect: prod as deployed without a tag.
+        back = summary(cli(kubeconfig, deployed, "--env", "prod", "-o", "json"))
+    assert back["platform-cluster"] == "unchanged", back
+    helm = [str(tools.tool("helm")), "--kubeconfig", str(kubeconfig)]
+    history = subprocess.run(
+        [*helm, "history", "platform-cluster", "-o", "json"], capture_output=True, text=True, check=True
+    )
+    labels = (
+        client.SchedulingV1Api(client.ApiClient(_config(kubeconfig))).read_priority_class("interactive").metadata.labels
+    )
+    chart = yaml.safe_load((REPO / "charts" / "platform-cluster" / "Chart.yaml").read_text())
+    assert labels["app.kubernetes.io/version"] == chart["appVersion"], labels  # not a tag
+    assert len(json.loads(history.stdout)) == 1, "platform-cluster was upgraded"
 
 
 def test_destroy_keeps_the_shared_release_while_others_remain(deployed: Path, kubeconfig: Path) -> None:
