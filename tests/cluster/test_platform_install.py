@@ -249,6 +249,10 @@ def test_prod_replicas_are_spread_over_zones(installed: dict, core: client.CoreV
     for name, running in prod_deployment_pods(installed, core).items():
         if len(running) > 1:
             spread[name] = Counter(zone_of[p.spec.node_name] for p in running)
+            # What the scheduler was given: the zone constraint, not only host anti-affinity.
+            for pod in running:
+                keys = [c.topology_key for c in pod.spec.topology_spread_constraints or []]
+                assert "topology.kubernetes.io/zone" in keys, pod.metadata.name
     assert set(spread) == {
         f"platform-prod-{c}" for c in ("coordinator", "distributed-processing", "mobile-optimization", "wasm-compiler")
     }
