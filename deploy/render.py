@@ -210,7 +210,8 @@ def merge_inputs(inputs: Inputs, run_dir: Path, values_dir: Path = VALUES, chart
 # The parts of `global` that belong to one environment. The cluster-scoped release does not get them:
 # it is one release shared by every environment on the cluster, and must render (and digest) the
 # same whichever environment applies it, or two environments would upgrade it back and forth.
-ENVIRONMENT_GLOBALS = ("environment", "namespaces", "nodePools")
+# (The cache's Secret is named per environment; zone spread may be set per environment.)
+ENVIRONMENT_GLOBALS = ("environment", "namespaces", "nodePools", "cacheAuth", "zoneSpread")
 
 
 def release_values(values: dict[str, Any], alias: str, cluster_scoped: bool = False) -> dict[str, Any]:
