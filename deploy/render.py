@@ -210,11 +210,11 @@ def merge_inputs(inputs: Inputs, run_dir: Path, values_dir: Path = VALUES, chart
     return Merged(values=values, origins=origins, rendered=rendered)
 
 
-# The parts of `global` that belong to one environment or one deploy (`image`: the --registry and
-# --tag of the environment's images). The cluster-scoped release does not get them: it is one
-# release shared by every environment on the cluster, runs no image, and must render (and digest)
-# the same whichever environment applies it, or two environments would upgrade it back and forth.
-ENVIRONMENT_GLOBALS = ("environment", "namespaces", "nodePools", "image")
+# The only part of `global` that the cluster-scoped release gets: it is one release shared by every
+# environment on the cluster and runs no image, so it must render (and digest) the same whichever
+# environment applies it, or two environments would upgrade it back and forth. An allowlist, so that a
+# new per-environment global (a namespace, a tag, a Secret's name) cannot bring that churn back.
+CLUSTER_GLOBALS = ("commonLabels",)
 
 
 def release_values(values: dict[str, Any], alias: str, cluster_scoped: bool = False) -> dict[str, Any]:
@@ -226,7 +226,7 @@ def release_values(values: dict[str, Any], alias: str, cluster_scoped: bool = Fa
     if "global" in values:
         out["global"] = deep_merge(values["global"], section.get("global") or {})
         if cluster_scoped:
-            out["global"] = {k: v for k, v in out["global"].items() if k not in ENVIRONMENT_GLOBALS}
+            out["global"] = {k: v for k, v in out["global"].items() if k in CLUSTER_GLOBALS}
     return out
 
 

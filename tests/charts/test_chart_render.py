@@ -195,9 +195,11 @@ def test_images_follow_the_global_registry_and_tag(render, env: str) -> None:
         for container in pod.spec["containers"]:
             image = container["image"]
             assert image.startswith(f"{registry}/"), pod.source
-            # Redis is the one third-party image: its tag is pinned in the cache chart.
+            # Redis is the one third-party image: its tag is pinned in the cache chart, and
+            # where an environment pins its digest, that wins.
             if pod.labels["app.kubernetes.io/name"] == "cache":
-                assert image == f"{registry}/redis:7.4"
+                pinned = environment_values(env).get("cache", {}).get("image", {})
+                assert image == f"{registry}/redis" + (f"@{pinned['digest']}" if pinned.get("digest") else ":7.4")
             else:
                 assert image.endswith(f":{tag}"), image
 

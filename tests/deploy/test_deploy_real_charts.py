@@ -38,26 +38,34 @@ def summary(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
     return {row["release"]: row["action"] for row in json.loads(result.stdout)["releases"]}
 
 
-def credentials(env: str) -> tuple[str, str] | None:
-    """(namespace, name) of the processing credentials Secret that ENV's values name, if any."""
+def credentials(env: str) -> tuple[str, dict[str, dict[str, str]]] | None:
+    """The platform namespace and the Secrets (name -> data) that ENV's values name, if any: the
+    processing credentials and the cache's password."""
     values = load_environment(env)
-    name = (values.get("distributedProcessing") or {}).get("credentials", {}).get("existingSecret")
-    return (values["global"]["namespaces"]["platform"], name) if name else None
+    wanted = {
+        (values.get("distributedProcessing") or {}).get("credentials", {}).get("existingSecret"): "TOKEN",
+        values["global"].get("cacheAuth", {}).get("existingSecret"): values["global"]
+        .get("cacheAuth", {})
+        .get("secretKey", "password"),
+    }
+    secrets = {name: {key: f"s3cr3t-value-{key}"} for name, key in wanted.items() if name}
+    return (values["global"]["namespaces"]["platform"], secrets) if secrets else None
 
 
 @pytest.fixture(scope="module")
 def deployed(kubeconfig: Path, argo_crd: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Every environment deployed once with Argo's CRD present (so workflows deploy too). The
-    credentials Secret is made first, as the README tells an operator to: its namespace before the
+    credentials Secrets are made first, as the README tells an operator to: their namespace before the
     platform's, which the first deploy then adopts."""
     core = client.CoreV1Api(client.ApiClient(_config(kubeconfig)))
     for env in environments():
         found = credentials(env)
         if found:
-            namespace, name = found
+            namespace, secrets = found
             core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
-            secret = client.V1Secret(metadata=client.V1ObjectMeta(name=name), string_data={"TOKEN": "s3cr3t-value"})
-            core.create_namespaced_secret(namespace, secret)
+            for name, data in secrets.items():
+                secret = client.V1Secret(metadata=client.V1ObjectMeta(name=name), string_data=data)
+                core.create_namespaced_secret(namespace, secret)
     runs = tmp_path_factory.mktemp("runs")
     yield runs
     for env in reversed(environments()):
@@ -82,7 +90,7 @@ def test_full_deploy_then_a_rerun_applies_nothing(deployed: Path, kubeconfig: Pa
     run = cli(kubeconfig, deployed, "--env", env, "-o", "json")
     if credentials(env):  # its namespace was made by hand for the Secret: adopted, not refused
         assert f"adopting namespace {credentials(env)[0]} into release {env}-platform-policy" in run.stderr
-        assert "s3cr3t-value" not in run.stdout + run.stderr
+        assert "s3cr3t-value" not in run.stdout + run.stderr  # no Secret value in any output
     first = summary(run)
     assert f"{env}-workflows" in first
     assert set(first.values()) <= {"installed", "upgraded", "unchanged"}, first

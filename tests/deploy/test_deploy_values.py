@@ -149,6 +149,9 @@ def test_cluster_scoped_release_gets_no_environment_globals():
             "namespaces": {"platform": "p"},
             "nodePools": {},
             "image": {"registry": "r.example", "tag": "v1"},  # --registry/--tag: one deploy's, not the cluster's
+            "cacheAuth": {"existingSecret": "cache-auth"},
+            "zoneSpread": {"enabled": True},
+            "priorityClassName": "low-priority-batch",
             "commonLabels": {"a": "b"},
         },
         "cluster": {"enabled": False, "globalDefault": ""},
