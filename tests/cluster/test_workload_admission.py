@@ -261,16 +261,14 @@ def test_the_same_job_without_the_secret_and_as_an_allowed_account_runs(cluster,
 
 def test_platform_admins_still_run_the_components_with_their_credentials(cluster, namespaces) -> None:
     """A platform admin may read the Secret and use every ServiceAccount: the distributed-processing
-    Deployment of prod (its ServiceAccount, envFrom the credentials) is admitted for them."""
+    Deployment of prod (its ServiceAccount, the credentials mounted as files) is admitted for them."""
     apps = client.AppsV1Api(cluster.api_client())
     ns = namespaces["platform"]
     deployment = next(
         d for d in apps.list_namespaced_deployment(ns).items if "distributed-processing" in d.metadata.name
     )
     pod = deployment.spec.template.spec
-    assert pod.service_account_name and any(
-        e.secret_ref and e.secret_ref.name == SECRET for c in pod.containers for e in c.env_from or []
-    )
+    assert pod.service_account_name and any(v.secret and v.secret.secret_name == SECRET for v in pod.volumes or [])
     body = client.ApiClient().sanitize_for_serialization(deployment)
     body["metadata"] = {"name": "admin-copy", "labels": body["metadata"]["labels"]}
     client.AppsV1Api(as_user(cluster, PLATFORM_ADMIN)).create_namespaced_deployment(ns, body, dry_run="All")

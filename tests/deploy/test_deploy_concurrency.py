@@ -86,23 +86,26 @@ def lease_exists(kube: Path, env: str) -> bool:
 
 
 def test_a_second_run_is_refused_or_waits_with_the_holder_named(shared_suite, kube):
-    first = start(shared_suite, kube, "--env", "dev", "--set", "coordinator.slow=8s")
+    first = start(shared_suite, kube, "--env", "dev", "--set", "coordinator.slow=20s")
+    waiting = None
     try:
         lease = wait_for_lease(kube, "dev")
         assert f"pid {first.pid}" in lease.spec.holder_identity
+        # Started while the first holds the lock for at least the slow pod's 20 s.
+        waiting = start(shared_suite, kube, "--env", "dev", "--lock-wait", "120", "--set", "coordinator.message=second")
         refused = run_deploy(shared_suite, kube, "--env", "dev", "--lock-wait", "0")
         assert refused.returncode == 1, refused.stderr
         assert "being changed by another run" in refused.stderr and f"pid {first.pid}" in refused.stderr
         assert "Nothing was applied" in refused.stderr and "Traceback" not in refused.stderr
-        waiting = start(shared_suite, kube, "--env", "dev", "--lock-wait", "120", "--set", "coordinator.message=second")
         code, err = finish(first)
         assert code == 0, err
         code, err = finish(waiting)
         assert code == 0, err
         assert "waiting for the deploy lock of 'dev'" in err
     finally:
-        if first.poll() is None:
-            first.kill()
+        for proc in (first, waiting):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
     assert not lease_exists(kube, "dev")  # released by the last holder
 
 
