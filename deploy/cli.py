@@ -1,6 +1,7 @@
 """`./deploy.sh`: the operator's entry point. Business logic lives in plain modules; this file
 only assembles the command groups, parses root options and maps errors to exit codes."""
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -9,7 +10,9 @@ import typer
 
 from deploy.commands import bench, cluster, diff, nodes, plan, releases
 from deploy.commands import options as o
-from deploy.console import console
+from deploy.console import error as console_error
+from deploy.console import say
+from deploy.console import warning as console_warning
 from deploy.errors import DeployError, ReleaseFailedError
 
 EXIT_CODES = (
@@ -86,11 +89,11 @@ def root(
     req = o.request_from(ctx)
     result = deploy(req, progress=lambda plan: progress(plan, enabled=output != o.Output.json))
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        console_warning(warning)
     extra = {"dry_run": dry_run, "seconds": round(result.seconds, 2), "run_folder": _str(result.kept_run)}
     print_summary(result.outcomes, result.prepared.plan, output.value, **extra)
     if dry_run and output != o.Output.json:
-        console.print(f"dry run: the values and manifests of each release are in {result.kept_run}", highlight=False)
+        say(f"dry run: the values and manifests of each release are in {result.kept_run}")
     if not result.ok:
         raise ReleaseFailedError(failure_paragraph(result.outcomes, result.kept_run))
 
@@ -101,9 +104,10 @@ def _str(path: Path | None) -> str | None:
 
 def main() -> None:
     try:
-        app()
+        # ./deploy.sh passes the command as the user typed it (else click says `python -m deploy`).
+        app(prog_name=os.environ.get("KAIML_PROG") or None)
     except DeployError as err:
         if "--debug" in sys.argv:
             raise
-        console.print(f"[bold red]error:[/] {err}", highlight=False)
+        console_error(str(err))
         sys.exit(err.exit_code)
