@@ -1,4 +1,4 @@
-"""Benchmark of the deploy tool on the local control plane.
+"""Benchmark of the deploy tool on the local control plane, against plain Helm and helmfile.
 
 1. cold deploy of ENV vs the critical path of its levels (sum over levels of the slowest release);
    target: at most 1.3x;
@@ -6,13 +6,23 @@
    `helm upgrade --install` over the same releases with the same values; targets: at most 3 s and
    at least 10x faster. The loop is timed twice: plain (`--wait`), and with the flags the tool
    itself gives `helm upgrade` (`--rollback-on-failure --cleanup-on-fail --wait --wait-for-jobs
-   --history-max 10`), the comparable one, which the target is checked against.
+   --history-max 10`), the comparable one, which the target is checked against;
+3. helmfile over the same releases, values and order: a helmfile.yaml generated from the tool's own
+   run folder (each release's final values file, `needs` from the plan's levels, the tool's helm
+   flags and parallelism, chart dependencies prebuilt as for the tool). The no-op (`helmfile apply`
+   with nothing changed, and `helmfile sync`) and the cold deploy (`helmfile sync` on a fresh
+   cluster); targets: the no-op at least 20x faster than helmfile's apply, the cold deploy no slower
+   than helmfile's. `helmfile apply` needs the helm-diff plugin: where it is not installed (the Go
+   module proxy serves no github.com/databus23/helm-diff), apply is not measured, and the target is
+   checked against `helmfile template` over the same releases instead, a lower bound of apply's
+   no-op (apply renders every release the same way before it diffs it against the cluster).
 
-    .venv/bin/python benchmarks/deploy_noop.py [--env dev] [--fixture] [--kubeconfig PATH]
+    .venv/bin/python benchmarks/deploy_noop.py [--env dev] [--fixture] [--kubeconfig PATH] [--no-helmfile]
 
 Without --kubeconfig each cold deploy gets a fresh local cluster named kaiml-bench (with a stand-in of
 Argo's WorkflowTemplate CRD, so the full suite deploys), removed afterwards; medians are reported. With
---fixture (or when charts/platform does not exist yet) it uses the test suite's fixture charts."""
+--fixture (or when charts/platform does not exist yet) it uses the test suite's fixture charts.
+helmfile is built on first use (`tools/build-tools.sh helmfile`, cached)."""
 
 import argparse
 import os
@@ -31,6 +41,7 @@ sys.path.insert(0, str(REPO))
 from deploy import tools  # noqa: E402
 from deploy.apply import ApplyOptions  # noqa: E402
 from deploy.deployer import Request, Result, deploy  # noqa: E402
+from deploy.preflight import ARGO_API  # noqa: E402
 from deploy.prepare import Selection  # noqa: E402
 from deploy.render import Inputs  # noqa: E402
 
@@ -46,6 +57,7 @@ def main() -> int:
     ap.add_argument("--env", default="dev")
     ap.add_argument("--fixture", action="store_true")
     ap.add_argument("--kubeconfig", type=Path)
+    ap.add_argument("--no-helmfile", action="store_true", help="skip the comparison with helmfile")
     ap.add_argument(
         "--runs",
         type=int,
@@ -66,14 +78,29 @@ def main() -> int:
     try:
         if args.kubeconfig is not None:
             cold = [cold_deploy(args, charts, values, runs, args.kubeconfig)]
-            return bench(args, charts, values, runs, args.kubeconfig, cold)
+            ok, noop = bench(args, charts, values, runs, args.kubeconfig, cold)
+            if not args.no_helmfile:  # no fresh cluster for helmfile's cold deploy: its no-op only
+                hf = Helmfile(cold[-1].result, work)
+                ok = versus_helmfile(cold, noop, hf.noop(args.kubeconfig, args.runs), []) and ok
+            print("PASS" if ok else "FAIL")
+            return 0 if ok else 1
         # Each cold deploy gets a fresh cluster; the last one is then used for the no-op runs.
         cold, cluster = [], None
         try:
             for _ in range(args.runs):
                 cluster = fresh_cluster(args.env, charts, values, work)
                 cold.append(cold_deploy(args, charts, values, runs, cluster.kubeconfig))
-            return bench(args, charts, values, runs, cluster.kubeconfig, cold)
+            ok, noop = bench(args, charts, values, runs, cluster.kubeconfig, cold)
+            if not args.no_helmfile:
+                hf = Helmfile(cold[-1].result, work)
+                hf_cold = []
+                for _ in range(args.runs):  # helmfile's cold deploys, each on a fresh cluster too
+                    cluster.down()
+                    cluster = fresh_cluster(args.env, charts, values, work)
+                    hf_cold.append(hf.sync(cluster.kubeconfig, "cold"))
+                ok = versus_helmfile(cold, noop, hf.noop(cluster.kubeconfig, args.runs), hf_cold) and ok
+            print("PASS" if ok else "FAIL")
+            return 0 if ok else 1
         finally:
             if cluster is not None:
                 cluster.down()
@@ -133,7 +160,8 @@ def cold_deploy(args: argparse.Namespace, charts: Path, values: Path, runs: Path
 
 def bench(
     args: argparse.Namespace, charts: Path, values: Path, runs: Path, kubeconfig: Path, cold: list[ColdRun]
-) -> int:
+) -> tuple[bool, float]:
+    """The tool's no-op against a loop of helm upgrade; (targets met, the no-op's median seconds)."""
     ratio = statistics.median(c.seconds / c.critical for c in cold)
     print(f"cold deploy / critical path, median of {len(cold)}: {ratio:.2f} (target <= 1.3)")
     result = cold[-1].result
@@ -198,9 +226,136 @@ def bench(
     print(f"loop of helm upgrade --install --wait over the same {n} releases: {plain:.2f}s ({plain / noop:.1f}x)")
     print(f"the same loop with the tool's flags (rollback on failure, wait for jobs): {tools_flags:.2f}s")
     print(f"speed-up: {tools_flags / noop:.1f}x (target >= 10x)")
-    ok = noop <= 3.0 and tools_flags / noop >= 10 and ratio <= 1.3
-    print("PASS" if ok else "FAIL")
-    return 0 if ok else 1
+    return noop <= 3.0 and tools_flags / noop >= 10 and ratio <= 1.3, noop
+
+
+class HelmfileNoop(NamedTuple):
+    sync: float  # median seconds
+    apply: float | None  # None: helm-diff is not installed
+    template: float
+    why_no_apply: str = ""
+
+
+class Helmfile:
+    """helmfile over the releases of a tool's run: the same charts, final values, order (`needs`
+    from the plan), helm flags (--rollback-on-failure --cleanup-on-fail --wait --wait-for-jobs
+    --history-max 10, the same timeout, no namespace creation) and parallelism (8); chart
+    dependencies prebuilt (--skip-deps), as the tool's own deploy finds them."""
+
+    def __init__(self, result: Result, work: Path):
+        self.binary = str(tools.tool("helmfile"))
+        self.helm = str(tools.tool("helm"))
+        self.path = result.kept_run / "helmfile.yaml"
+        self.path.write_text(helmfile_yaml(result))
+        home = work / "helm-home"  # helm's config, cache and plugins of this benchmark only
+        self.env = {
+            **os.environ,
+            "HELM_CONFIG_HOME": str(home / "config"),
+            "HELM_CACHE_HOME": str(home / "cache"),
+            "HELM_DATA_HOME": str(home / "data"),
+            "HELMFILE_CACHE_HOME": str(home / "helmfile"),
+        }
+        print(f"helmfile: {self.version()}, over {self.path} ({len(result.outcomes)} releases)")
+
+    def version(self) -> str:
+        done = subprocess.run([self.binary, "--version"], capture_output=True, text=True, check=True)
+        return done.stdout.strip().splitlines()[0] if done.stdout.strip() else "?"
+
+    def run(self, kubeconfig: Path, *command: str) -> tuple[float, subprocess.CompletedProcess[str]]:
+        cmd = [self.binary, "--file", str(self.path), "--helm-binary", self.helm, *command]
+        t0 = time.monotonic()
+        done = subprocess.run(
+            cmd, env={**self.env, "KUBECONFIG": str(kubeconfig)}, capture_output=True, text=True, check=False
+        )
+        return time.monotonic() - t0, done
+
+    def sync(self, kubeconfig: Path, what: str) -> float:
+        seconds, done = self.run(kubeconfig, "sync", "--concurrency", "8", "--skip-deps")
+        assert done.returncode == 0, done.stderr[-3000:]
+        print(f"helmfile sync ({what}): {seconds:.2f}s")
+        return seconds
+
+    def noop(self, kubeconfig: Path, runs: int) -> HelmfileNoop:
+        """helmfile's runs with nothing changed: sync, apply (where helm-diff is installed) and
+        template (apply's rendering, its lower bound)."""
+        sync = statistics.median(self.sync(kubeconfig, "nothing changed") for _ in range(runs))
+        apply, why = None, ""
+        seconds, done = self.run(kubeconfig, "apply", "--concurrency", "8", "--skip-deps", "--detailed-exitcode")
+        if done.returncode == 0:
+            times = [seconds] + [
+                self.run(kubeconfig, "apply", "--concurrency", "8", "--skip-deps")[0] for _ in range(runs - 1)
+            ]
+            apply = statistics.median(times)
+        elif "diff" in done.stderr and "plugin" in done.stderr:
+            why = " ".join(done.stderr.strip().splitlines()[-2:])[:300]
+        else:
+            raise AssertionError(f"helmfile apply failed: {done.stderr[-3000:]}")
+        templates = []
+        for _ in range(runs):
+            args = ("template", "--concurrency", "8", "--skip-deps", "--args", f"--api-versions={ARGO_API}")
+            seconds, done = self.run(kubeconfig, *args)
+            assert done.returncode == 0, done.stderr[-3000:]
+            templates.append(seconds)
+        return HelmfileNoop(sync, apply, statistics.median(templates), why)
+
+
+def helmfile_yaml(result: Result) -> str:
+    """The tool's plan as a helmfile: one release per outcome, in plan order, each with the final
+    values the tool gave it (runs/<time>-<env>/values/<release>.yaml) and its needs."""
+    import yaml
+
+    names = {o.release.alias: o.release.name for o in result.outcomes}
+    releases = []
+    for o in result.outcomes:
+        rel = o.release
+        entry = {
+            "name": rel.name,
+            "namespace": "default",
+            "chart": str(rel.chart_dir),
+            "values": [str(result.kept_run / "values" / f"{rel.name}.yaml")],
+        }
+        needs = [f"default/{names[a]}" for a in rel.needs if a in names]
+        if needs:
+            entry["needs"] = needs
+        releases.append(entry)
+    doc = {
+        "helmDefaults": {
+            "wait": True,
+            "waitForJobs": True,
+            "rollbackOnFailure": True,
+            "cleanupOnFail": True,
+            "historyMax": 10,
+            "timeout": 120,
+            "createNamespace": False,
+        },
+        "releases": releases,
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def versus_helmfile(cold: list[ColdRun], noop: float, hf: HelmfileNoop, hf_cold: list[float]) -> bool:
+    """Both ratios printed; targets: no-op >= 20x faster than helmfile apply (or its lower bound),
+    cold deploy no slower than helmfile's."""
+    ok = True
+    print(f"helmfile sync, nothing changed (median): {hf.sync:.2f}s; the tool's no-op is {hf.sync / noop:.1f}x faster")
+    if hf.apply is not None:
+        print(f"helmfile apply, nothing changed (median): {hf.apply:.2f}s")
+        print(f"no-op vs helmfile apply: {hf.apply / noop:.1f}x faster (target >= 20x)")
+        ok = hf.apply / noop >= 20
+    else:
+        print(f"helmfile apply: not measured, the helm-diff plugin is not installed ({hf.why_no_apply})")
+        print(f"helmfile template, the same releases (apply's rendering, a lower bound of apply): {hf.template:.2f}s")
+        print(f"no-op vs helmfile apply, at least: {hf.template / noop:.1f}x faster (target >= 20x)")
+        ok = hf.template / noop >= 20
+    if hf_cold:
+        tool_cold = statistics.median(c.seconds for c in cold)
+        theirs = statistics.median(hf_cold)
+        print(
+            f"cold deploy, median of {len(cold)}: the tool {tool_cold:.2f}s, helmfile sync {theirs:.2f}s "
+            f"(ratio {tool_cold / theirs:.2f}, target <= 1.0)"
+        )
+        ok = ok and tool_cold <= theirs
+    return ok
 
 
 if __name__ == "__main__":

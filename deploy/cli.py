@@ -1,14 +1,15 @@
 """`./deploy.sh`: the operator's entry point. Business logic lives in plain modules; this file
 only assembles the command groups, parses root options and maps errors to exit codes."""
 
+import importlib
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
-from deploy.commands import bench, cluster, diff, nodes, plan, releases
 from deploy.commands import options as o
 from deploy.console import error as console_error
 from deploy.console import say
@@ -21,19 +22,53 @@ EXIT_CODES = (
     "5 an environment or values file is invalid."
 )
 
+# command -> (module, attribute: a Typer group or a command function)
+COMMANDS = {
+    "plan": ("deploy.commands.plan", "plan"),
+    "diff": ("deploy.commands.diff", "diff"),
+    "status": ("deploy.commands.releases", "status"),
+    "rollback": ("deploy.commands.releases", "rollback"),
+    "destroy": ("deploy.commands.releases", "destroy"),
+    "nodes": ("deploy.commands.nodes", "nodes"),
+    "cluster": ("deploy.commands.cluster", "app"),
+    "bench": ("deploy.commands.bench", "app"),
+}
+
+
+class Commands(TyperGroup):
+    """Each command's module is imported when that command runs (or --help lists it): the plain
+    deploy, whose no-op re-run takes a fraction of a second, does not load the bench machinery."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, attr = COMMANDS[cmd_name]
+            found = getattr(importlib.import_module(module), attr)
+            if isinstance(found, typer.Typer):
+                command = typer.main.get_group(found)
+            else:
+                single = typer.Typer(add_completion=False)
+                single.command(cmd_name)(found)
+                command = typer.main.get_command(single)
+            command.name = cmd_name
+            self.commands[cmd_name] = command
+        return self.commands.get(cmd_name)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and args[0] not in COMMANDS:  # a typo: every command loaded, for "Did you mean"
+            for name in COMMANDS:
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
+
+
 app = typer.Typer(
+    cls=Commands,
     help=f"Deploy the KAI ML platform to Kubernetes and run benchmark fleets on it.\n\n{EXIT_CODES}",
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(cluster.app, name="cluster")
-app.add_typer(bench.app, name="bench")
-app.command("plan")(plan.plan)
-app.command("diff")(diff.diff)
-app.command("status")(releases.status)
-app.command("rollback")(releases.rollback)
-app.command("destroy")(releases.destroy)
-app.command("nodes")(nodes.nodes)
 
 
 @app.callback(invoke_without_command=True)
