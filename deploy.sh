@@ -12,5 +12,7 @@ if [[ ${1:-} == bench && ${2:-} == run && " $* " == *" --local "* && ,${KAIML_EX
 fi
 # shellcheck source=tools/bootstrap.sh
 source "$repo/tools/bootstrap.sh"
-# --help shows the command as the user typed it.
-KAIML_PROG=${KAIML_PROG:-$0} exec "$venv/bin/python" -m deploy "$@"
+# --help shows the command as the user typed it. The tool's bytecode is cached (deploy/__pycache__,
+# git-ignored) even where PYTHONDONTWRITEBYTECODE is set: otherwise every run compiles every module
+# again, a fifth of a no-op re-run.
+KAIML_PROG=${KAIML_PROG:-$0} PYTHONDONTWRITEBYTECODE= exec "$venv/bin/python" -m deploy "$@"

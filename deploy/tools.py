@@ -23,7 +23,7 @@ TARGETS = {
     "helmfile": "helmfile",
     **{b: "kubernetes" for b in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")},
 }
-COLD_BUILD = "a cold build of every tool takes 10 to 22 minutes on 2 cores, once; it is cached afterwards"
+COLD_BUILD = "a cold build of every tool takes 10 to 25 minutes on 2 cores, once; it is cached afterwards"
 
 
 def _script() -> str:
