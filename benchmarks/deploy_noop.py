@@ -243,17 +243,17 @@ set -euo pipefail
 [[ $1 == upgrade && $2 == --allow-unreleased ]] || { echo "helm-diff stand-in: unexpected $*" >&2; exit 1; }
 release=$3 chart=$4
 shift 4
-values=()
+flags=()
 while (($#)); do
   case $1 in
-    --values) values+=(--values "$2"); shift 2 ;;
+    --values | --kube-version) flags+=("$1" "$2"); shift 2 ;;
     --reset-values | --detailed-exitcode) shift ;;
     *) echo "helm-diff stand-in: unexpected argument $1" >&2; exit 1 ;;
   esac
 done
 "$HELM_BIN" version >/dev/null
 "$HELM_BIN" get manifest "$release" >/dev/null
-"$HELM_BIN" template "$release" "$chart" "${values[@]}" --is-upgrade --dry-run=server >/dev/null
+"$HELM_BIN" template "$release" "$chart" "${flags[@]}" --is-upgrade --dry-run=server >/dev/null
 """
 DIFF_PLUGIN = """name: diff
 version: 0.0.0-standin

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from deploy.apply import FAILED, INSTALLED, NOT_STARTED, UNCHANGED, UPGRADED, OnState, Outcome
@@ -25,6 +24,9 @@ def progress(plan: Plan, enabled: bool = True) -> Iterator[OnState]:
     if not enabled or not console.is_terminal:
         yield lambda rel, state: None
         return
+    # here, not at the top: a no-op run (the common re-run) shows no progress and skips the import
+    from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+
     bar = Progress(
         SpinnerColumn(),
         TextColumn("{task.fields[release]:<34}"),
