@@ -8,7 +8,7 @@
    itself gives `helm upgrade` (`--rollback-on-failure --cleanup-on-fail --wait --wait-for-jobs
    --history-max 10`), the comparable one, which the target is checked against;
 3. helmfile over the same releases, values and order: a helmfile.yaml generated from the tool's own
-   run folder (each release's final values file, `needs` from the plan's levels, the tool's helm
+   run folder (each release's final values file, `needs` from the plan, the tool's helm
    flags and parallelism, chart dependencies prebuilt as for the tool). The no-op (`helmfile apply`
    with nothing changed, and `helmfile sync`) and the cold deploy (`helmfile sync` on a fresh
    cluster); targets: the no-op at least 20x faster than helmfile's apply, the cold deploy no slower
@@ -85,20 +85,20 @@ def main() -> int:
                 ok = versus_helmfile(cold, noop, hf.noop(args.kubeconfig, args.runs), []) and ok
             print("PASS" if ok else "FAIL")
             return 0 if ok else 1
-        # Each cold deploy gets a fresh cluster; the last one is then used for the no-op runs.
-        cold, cluster = [], None
+        # Each cold deploy gets a fresh cluster, helmfile's and the tool's taking turns (so that the
+        # load of this shared machine falls on both alike); the tool's last one is then used for the
+        # no-op runs, helmfile's included (its releases as the helm loops left them: nothing to change).
+        hf = None if args.no_helmfile else Helmfile(dry_run(args, charts, values, runs), work)
+        cold, hf_cold, cluster = [], [], None
         try:
             for _ in range(args.runs):
-                cluster = fresh_cluster(args.env, charts, values, work)
+                if hf is not None:
+                    cluster = fresh_cluster(args.env, charts, values, work, cluster)
+                    hf_cold.append(hf.sync(cluster.kubeconfig, "cold"))
+                cluster = fresh_cluster(args.env, charts, values, work, cluster)
                 cold.append(cold_deploy(args, charts, values, runs, cluster.kubeconfig))
             ok, noop = bench(args, charts, values, runs, cluster.kubeconfig, cold)
-            if not args.no_helmfile:
-                hf = Helmfile(cold[-1].result, work)
-                hf_cold = []
-                for _ in range(args.runs):  # helmfile's cold deploys, each on a fresh cluster too
-                    cluster.down()
-                    cluster = fresh_cluster(args.env, charts, values, work)
-                    hf_cold.append(hf.sync(cluster.kubeconfig, "cold"))
+            if hf is not None:
                 ok = versus_helmfile(cold, noop, hf.noop(cluster.kubeconfig, args.runs), hf_cold) and ok
             print("PASS" if ok else "FAIL")
             return 0 if ok else 1
@@ -109,11 +109,13 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def fresh_cluster(env: str, charts: Path, values: Path, work: Path):
+def fresh_cluster(env: str, charts: Path, values: Path, work: Path, previous=None):
     from deploy.cluster.local import LocalCluster
     from deploy.nodepools import node_pools
     from deploy.render import merge_inputs
 
+    if previous is not None:
+        previous.down()
     merged = merge_inputs(Inputs(env=env), work, values, charts)
     cluster = LocalCluster("kaiml-bench")
     cluster.down()
@@ -139,11 +141,17 @@ def request(args: argparse.Namespace, charts: Path, values: Path, runs: Path, ku
     )
 
 
+def dry_run(args: argparse.Namespace, charts: Path, values: Path, runs: Path) -> Result:
+    """The run folder of a dry run (every release's final values, as a deploy gives them; the
+    charts' dependencies built)."""
+    return deploy(Request(**{**request(args, charts, values, runs, Path("unused")).__dict__, "dry_run": True}))
+
+
 def cold_deploy(args: argparse.Namespace, charts: Path, values: Path, runs: Path, kubeconfig: Path) -> ColdRun:
     """One deploy onto a cluster without the releases; the critical path is the sum over levels of
     each level's slowest release (what a perfect scheduler with no overhead would take)."""
     req = request(args, charts, values, runs, kubeconfig)
-    deploy(Request(**{**req.__dict__, "dry_run": True}))  # chart dependencies built outside the timing
+    dry_run(args, charts, values, runs)  # chart dependencies built outside the timing
     t0 = time.monotonic()
     result = deploy(req)
     seconds = time.monotonic() - t0
