@@ -6,11 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from deploy.console import log
 from deploy.errors import DeployError, HelmError, PlanError, TemplateError
 from deploy.events import failure_events
 from deploy.helm import PENDING, Helm
 from deploy.plan import Release
 from deploy.prepare import Prepared
+from deploy.references import adopt_namespaces, check_secrets
 from deploy.retry import retrying
 from deploy.state import Deployed, description, digest_labels
 
@@ -166,6 +168,10 @@ async def apply_plan(
             on_state(rel, UNCHANGED)
     work = [r for r in prep.plan.ordered() if todo[r.alias]]
     manifests = await render_all(prep, helm, work, opts, on_state) if work else {}
+    if manifests and api_client is not None:
+        # Both read what was rendered; the Secret check refuses before the first change to the cluster.
+        await _in_thread(check_secrets, api_client, manifests, prep.namespace)
+        await _in_thread(adopt_namespaces, api_client, manifests, prep.namespace, log)
     started = time.time()
 
     async def one(rel: Release) -> Outcome:

@@ -5,7 +5,7 @@ import importlib
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -14,12 +14,12 @@ from deploy.commands import options as o
 from deploy.console import error as console_error
 from deploy.console import say
 from deploy.console import warning as console_warning
-from deploy.errors import DeployError, ReleaseFailedError
+from deploy.errors import ClusterError, DeployError, ReleaseFailedError
 
 EXIT_CODES = (
     "Exit codes: 0 success; 1 a release or check failed; 2 usage error (for `diff`: changes pending); "
     "3 a required tool is missing; 4 the cluster could not be reached or started; "
-    "5 an environment or values file is invalid."
+    "5 an environment or values file is invalid; 130 interrupted (Ctrl-C, after saying what was applied)."
 )
 
 # command -> (module, attribute: a Typer group or a command function)
@@ -90,6 +90,7 @@ def root(
     release_namespace: o.ReleaseNamespace = "default",
     parallel: o.Parallel = 8,
     timeout: o.Timeout = "5m",
+    lock_wait: o.LockWait = 300.0,
     missing_pools: Annotated[
         o.MissingPools, typer.Option("--missing-pools", help="Node pools without nodes: warn or fail.")
     ] = o.MissingPools.warn,
@@ -144,5 +145,15 @@ def main() -> None:
     except DeployError as err:
         if "--debug" in sys.argv:
             raise
-        console_error(str(err))
-        sys.exit(err.exit_code)
+        _fail(err)
+    except Exception as err:
+        # The API server went away where no command expected it: one paragraph and exit 4, not a
+        # urllib3 traceback (the commands' own checks give a more precise message where they can).
+        if "--debug" in sys.argv or not type(err).__module__.startswith("urllib3"):
+            raise
+        _fail(ClusterError(f"lost the connection to the API server: {err}"))
+
+
+def _fail(err: DeployError) -> NoReturn:
+    console_error(str(err))  # one paragraph, printed as it is: paths and commands stay copyable
+    sys.exit(err.exit_code)

@@ -28,9 +28,9 @@ def warning(message: str) -> None:
 
 
 def error(message: str) -> None:
-    """The CLI's one error paragraph."""
-    _labelled("error:", "bold red", message)
+    """The CLI's one error paragraph, never broken by the console (soft wrap)."""
+    _labelled("error:", "bold red", message, soft_wrap=True)
 
 
-def _labelled(label: str, style: str, message: str) -> None:
-    console.print(Text.assemble((label, style), " ", message), highlight=False)
+def _labelled(label: str, style: str, message: str, soft_wrap: bool = False) -> None:
+    console.print(Text.assemble((label, style), " ", message), highlight=False, soft_wrap=soft_wrap)

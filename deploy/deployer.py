@@ -14,7 +14,11 @@ from typing import Any
 from deploy import charts, noop, tools
 from deploy.apply import (
     FAILED,
+    INSTALLED,
+    NOT_STARTED,
     RENDERED,
+    UNCHANGED,
+    UPGRADED,
     ApplyOptions,
     OnState,
     Outcome,
@@ -23,17 +27,18 @@ from deploy.apply import (
     render_all,
 )
 from deploy.console import log
-from deploy.errors import ClusterError
+from deploy.errors import ClusterError, InterruptedByUser
 from deploy.helm import Helm, run
+from deploy.lock import environment_lock
 from deploy.nodepools import node_pools
 from deploy.paths import CHARTS, VALUES
-from deploy.plan import WORKFLOWS, Plan, components, release_name, without
+from deploy.plan import WORKFLOWS, Plan, Release, components, release_name, without
 from deploy.preflight import ARGO_API, ARGO_MISSING, run_preflight
 from deploy.prepare import Prepared, Selection, prepare, validate_values
 from deploy.render import Inputs
 from deploy.runfolder import RUNS
 from deploy.state import read_deployed
-from deploy.target import Target, check_context, resolve_kubeconfig
+from deploy.target import Target, api_unreachable_is_cluster_error, check_context, resolve_kubeconfig
 
 
 @dataclass
@@ -45,6 +50,7 @@ class Request:
     dry_run: bool = False
     missing_pools: str = "warn"
     keep_run: bool = False
+    lock_wait: float = 300.0  # seconds to wait for another run's lock on the environment
     apply: ApplyOptions = field(default_factory=ApplyOptions)
     runs_root: Path = RUNS
     values_dir: Path = VALUES
@@ -132,19 +138,16 @@ def deploy(req: Request, progress: Callable[[Plan], AbstractContextManager[OnSta
         validate_values(prep)
 
     target = connect(req, prep.merged.values)
-    api_client = target.api_client()
-    need_argo = WORKFLOWS in prep.plan.releases
-    pre = run_preflight(api_client, target, node_pools(prep.merged.values), req.missing_pools, need_argo)
-    warnings += pre.warnings
-    if need_argo and not pre.argo_crds:
-        prep.plan = without(prep.plan, WORKFLOWS, ARGO_MISSING)
-    ensure_release_namespace(api_client, req.inputs.namespace)
+    with api_unreachable_is_cluster_error(target, "during the preflight checks"):
+        api_client = target.api_client()
+        need_argo = WORKFLOWS in prep.plan.releases
+        pre = run_preflight(api_client, target, node_pools(prep.merged.values), req.missing_pools, need_argo)
+        warnings += pre.warnings
+        if need_argo and not pre.argo_crds:
+            prep.plan = without(prep.plan, WORKFLOWS, ARGO_MISSING)
+        ensure_release_namespace(api_client, req.inputs.namespace)
     helm = Helm(kubeconfig=target.kubeconfig, context=target.context, timeout=req.apply.timeout)
     build_dependencies(prep)
-    deployed = read_deployed(api_client, req.inputs.namespace)
-    if req.selection.only and not req.selection.with_deps:
-        names = {c.alias: release_name(req.inputs.env, c) for c in components(req.charts_dir)}
-        check_needs_deployed(prep, deployed, names)
     opts = ApplyOptions(
         **{
             **req.apply.__dict__,
@@ -152,9 +155,60 @@ def deploy(req: Request, progress: Callable[[Plan], AbstractContextManager[OnSta
             "kube_version": pre.server_version.lstrip("v").split("+")[0].split("-")[0] or None,
         }
     )
-    with progress(prep.plan) as on_state:
-        outcomes = run(apply_plan(prep, helm, deployed, opts, on_state, api_client))
+    with environment_lock(api_client, req.inputs.namespace, req.inputs.env, req.lock_wait, log):
+        with api_unreachable_is_cluster_error(target, "while reading the deployed releases"):
+            deployed = read_deployed(api_client, req.inputs.namespace)
+        if req.selection.only and not req.selection.with_deps:
+            names = {c.alias: release_name(req.inputs.env, c) for c in components(req.charts_dir)}
+            check_needs_deployed(prep, deployed, names)
+        states: dict[str, str] = {}
+        with progress(prep.plan) as on_state:
+
+            def tracked(rel: Release, state: str) -> None:
+                states[rel.name] = state
+                on_state(rel, state)
+
+            try:
+                outcomes = run(apply_plan(prep, helm, deployed, opts, tracked, api_client))
+            except KeyboardInterrupt:
+                raise InterruptedByUser(interrupted(prep, states, api_client)) from None
     return _finish(req, Result(prep, outcomes, warnings, time.monotonic() - t0, None))
+
+
+def interrupted(prep: Prepared, states: dict[str, str], api_client: Any) -> str:
+    """What a Ctrl-C left: each release as Helm now records it (one list call), the run folder kept."""
+    try:
+        now = read_deployed(api_client, prep.namespace)
+    except Exception:  # the API server may be what the user gave up waiting for
+        now = None
+    applied, caught, not_started = [], [], []
+    for rel in prep.plan.ordered():
+        state = states.get(rel.name, "waiting")
+        if state in (INSTALLED, UPGRADED, UNCHANGED):
+            applied.append(f"{rel.name} ({state})")
+        elif state in ("waiting", NOT_STARTED, RENDERED, "rendering"):
+            not_started.append(rel.name)
+        else:
+            cur = None if now is None else now.get(rel.name)
+            if now is None:
+                where = "its state could not be read: run `./deploy.sh status`"
+            elif cur is None:
+                where = "not installed"
+            elif cur.status == "deployed" and cur.digest == prep.digests[rel.alias]:
+                where = f"applied, revision {cur.revision}"
+            elif cur.status == "deployed":
+                where = f"rolled back or unchanged: revision {cur.revision} with its previous values"
+            else:
+                where = f"left {cur.status} at revision {cur.revision}; the next run recovers it"
+            caught.append(f"{rel.name} ({where})")
+    prep.run.write_json("summary.json", {"interrupted": True, "states": states})
+    return (
+        "interrupted (Ctrl-C). "
+        f"Applied: {', '.join(applied) or 'nothing'}. "
+        f"Interrupted while applying: {', '.join(caught) or 'nothing'}. "
+        f"Not started: {', '.join(not_started) or 'nothing'}. "
+        f"Values and manifests are kept in {prep.run.path}; a re-run applies what is missing."
+    )
 
 
 def _finish(req: Request, result: Result) -> Result:

@@ -80,3 +80,9 @@ class NodesError(DeployError):
 
 class ChartError(DeployError):
     """A chart of the suite cannot be prepared (its dependencies fail to package)."""
+
+
+class InterruptedByUser(DeployError):
+    """Ctrl-C: the message says what was applied, what was interrupted and what did not start."""
+
+    exit_code = 130

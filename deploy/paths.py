@@ -18,3 +18,9 @@ def state_dir() -> Path:
     """Per-user state (local clusters), outside the clone so a fresh clone finds it."""
     base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
     return Path(base) / "kai-ml-platform"
+
+
+def cache_dir() -> Path:
+    """Per-user cache (built tools, remembered checks), outside the clone so a fresh clone reuses it."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "kai-ml-platform"

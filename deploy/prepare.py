@@ -9,7 +9,7 @@ from deploy.paths import CHARTS, VALUES
 from deploy.plan import Plan, build_plan, components
 from deploy.render import Inputs, Merged, merge_inputs, release_values, write_values
 from deploy.runfolder import RUNS, RunFolder
-from deploy.schema import validate_release
+from deploy.schema import validate_release, validate_umbrella
 from deploy.state import release_digest
 
 
@@ -43,9 +43,11 @@ def prepare(
     validate: bool = True,
 ) -> Prepared:
     """Raise ValuesError/PlanError on bad input; the run folder keeps what was rendered so far.
-    validate=False leaves the schema check to the caller (`validate_values`)."""
+    validate=False leaves the per-release schema check to the caller (`validate_values`); the
+    umbrella's schema is always checked."""
     run = RunFolder.create(inputs.env, runs_root)
     merged = merge_inputs(inputs, run.path, values_dir=values_dir, charts_dir=charts_dir)
+    validate_umbrella(merged, charts_dir)  # always: an unknown top-level key changes no release's digest
     plan = build_plan(inputs.env, merged.values, components(charts_dir), selection.only, selection.with_deps)
     run.write_json("plan.json", plan.as_dict())
     values, digests = {}, {}

@@ -24,7 +24,7 @@ import yaml
 
 from deploy.errors import ValuesError
 from deploy.paths import CHARTS, VALUES
-from deploy.values import FAST_DUMPER, FAST_LOADER, deep_merge, read_yaml
+from deploy.values import FAST_DUMPER, FAST_LOADER, deep_merge, not_utf8, read_yaml
 
 KeyPath = tuple[str, ...]
 
@@ -57,11 +57,12 @@ class Merged:
     rendered: list[Path] = field(default_factory=list)
 
     def origin(self, path: KeyPath) -> str:
-        """Where the value at `path` (or the closest map above it) was set."""
+        """Where the value at `path` (or the closest map above it, or else a key below it) was set."""
         for end in range(len(path), 0, -1):
             if path[:end] in self.origins:
                 return self.origins[path[:end]]
-        return "the chart's defaults"
+        below = [o for key, o in self.origins.items() if key[: len(path)] == path]
+        return below[-1] if below else "the chart's defaults"
 
 
 def environment_names(values_dir: Path = VALUES) -> list[str]:
@@ -100,6 +101,8 @@ def render_template(path: Path, variables: dict[str, Any], out_dir: Path) -> Pat
     )
     try:
         rendered = env.get_template(path.name).render(**variables)
+    except UnicodeDecodeError as err:
+        raise not_utf8(path, err) from None
     except jinja2.TemplateError as err:
         line = _template_line(err, path)
         where = f"{path}:{line}" if line else str(path)
@@ -207,10 +210,11 @@ def merge_inputs(inputs: Inputs, run_dir: Path, values_dir: Path = VALUES, chart
     return Merged(values=values, origins=origins, rendered=rendered)
 
 
-# The parts of `global` that belong to one environment. The cluster-scoped release does not get them:
-# it is one release shared by every environment on the cluster, and must render (and digest) the
-# same whichever environment applies it, or two environments would upgrade it back and forth.
-ENVIRONMENT_GLOBALS = ("environment", "namespaces", "nodePools")
+# The only part of `global` that the cluster-scoped release gets: it is one release shared by every
+# environment on the cluster and runs no image, so it must render (and digest) the same whichever
+# environment applies it, or two environments would upgrade it back and forth. An allowlist, so that a
+# new per-environment global (a namespace, a tag, a Secret's name) cannot bring that churn back.
+CLUSTER_GLOBALS = ("commonLabels",)
 
 
 def release_values(values: dict[str, Any], alias: str, cluster_scoped: bool = False) -> dict[str, Any]:
@@ -222,7 +226,7 @@ def release_values(values: dict[str, Any], alias: str, cluster_scoped: bool = Fa
     if "global" in values:
         out["global"] = deep_merge(values["global"], section.get("global") or {})
         if cluster_scoped:
-            out["global"] = {k: v for k, v in out["global"].items() if k not in ENVIRONMENT_GLOBALS}
+            out["global"] = {k: v for k, v in out["global"].items() if k in CLUSTER_GLOBALS}
     return out
 
 

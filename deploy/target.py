@@ -5,8 +5,10 @@ Kubeconfig, first found wins: --kubeconfig; $KUBECONFIG; the file-based secrets 
 `kubeconfig`, refused when readable by group or others); ~/.kube/config.
 With neither --context nor --kubeconfig (or with --local) the project's local control plane is used."""
 
+import contextlib
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,3 +99,19 @@ def check_context(target: Target) -> None:
             f"context {target.context!r} is not in {target.kubeconfig} (contexts there: "
             f"{', '.join(names) or 'none'}). Check --context, or point --kubeconfig/KUBECONFIG at the right file."
         )
+
+
+@contextlib.contextmanager
+def api_unreachable_is_cluster_error(target: Target, during: str) -> Iterator[None]:
+    """A connection to the API server that breaks (refused, reset, timed out) is a ClusterError naming
+    the target, not a urllib3 traceback."""
+    import urllib3
+
+    try:
+        yield
+    except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as err:
+        reason = getattr(err, "reason", None) or err
+        raise ClusterError(
+            f"lost {target.describe()} {during}: {reason}. Nothing was applied; check that the cluster is running "
+            "and reachable, then run again."
+        ) from None

@@ -31,12 +31,33 @@ def parse_yaml(text: str) -> Any:
         return yaml.safe_load(text)
 
 
+# Helm keeps a release's values in a Secret of at most 1 MiB (with the chart and manifests): a larger
+# values file can only fail at the API server, after Helm started.
+MAX_VALUES_BYTES = 1 << 20
+
+
+def not_utf8(path: Path, err: UnicodeDecodeError) -> ValuesError:
+    return ValuesError(f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start}).")
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     """Parse one YAML mapping; errors name the file and line."""
     try:
-        text = path.read_text()
+        size = path.stat().st_size
+        if path.is_dir():
+            raise ValuesError(f"values file {path} is a directory: give a YAML file (-f FILE, once per file).")
+        if size > MAX_VALUES_BYTES:
+            raise ValuesError(
+                f"values file {path} has {size:,} bytes, over the {MAX_VALUES_BYTES:,} that a Helm release can hold "
+                "(Helm stores values in a Secret of at most 1 MiB)."
+            )
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ValuesError(f"values file {path} does not exist.") from None
+    except UnicodeDecodeError as err:
+        raise not_utf8(path, err) from None
+    except OSError as err:
+        raise ValuesError(f"values file {path} cannot be read: {err.strerror}.") from None
     try:
         data = parse_yaml(text)
     except yaml.YAMLError as err:

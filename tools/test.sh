@@ -10,6 +10,13 @@ export KAIML_EXTRAS=dev,runner
 # shellcheck source=bootstrap.sh
 source "$repo/tools/bootstrap.sh"
 bash tools/build-tools.sh
+# tests/charts/test_chart_cache_redis.py runs the cache chart's command line against a real Redis:
+# Debian's redis-tools (the server binary as redis-check-rdb; unlike redis-server it starts no
+# service). Installed once; a no-op when present.
+if ! command -v redis-cli >/dev/null || ! command -v redis-check-rdb >/dev/null; then
+  echo "== installing Debian's redis-tools (for the cache test)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-tools
+fi
 export PATH=$repo/.tools/bin:$venv/bin:$PATH
 echo "== ruff"
 ruff check .

@@ -1,5 +1,8 @@
 """`./deploy.sh diff`: per-release changes against what is deployed; exit 2 when something would change."""
 
+import os
+import sys
+
 import typer
 
 from deploy.commands import options as o
@@ -26,6 +29,10 @@ def diff(
 
     req = o.request_from(ctx)
     diffs = diff_environment(req)
-    print_diff(diffs, output.value)
-    if any(d.changed for d in diffs):
-        raise typer.Exit(2)
+    code = 2 if any(d.changed for d in diffs) else 0
+    try:
+        print_diff(diffs, output.value)
+    except BrokenPipeError:
+        # `diff | head`: the reader has what it wanted; the exit code still says whether anything changes.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    raise typer.Exit(code)

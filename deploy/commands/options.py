@@ -66,6 +66,14 @@ ReleaseNamespace = Annotated[
 ]
 Parallel = Annotated[int, typer.Option("--parallel", min=1, help="Releases of one level applied at once.")]
 Timeout = Annotated[str, typer.Option("--timeout", help="Per-release wait for readiness (Helm duration).")]
+LockWait = Annotated[
+    float,
+    typer.Option(
+        "--lock-wait",
+        min=0,
+        help="Seconds to wait while another run changes the same environment (its Lease names it); 0: refuse at once.",
+    ),
+]
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="text (table on stderr) or json (on stdout).")]
 
 
@@ -88,6 +96,7 @@ def request(
     missing_pools: str = "warn",
     keep_run: bool = False,
     force: bool = False,
+    lock_wait: float = 300.0,
 ) -> Request:
     inputs = Inputs(
         env=env,
@@ -108,6 +117,7 @@ def request(
         dry_run=dry_run,
         missing_pools=missing_pools,
         keep_run=keep_run,
+        lock_wait=lock_wait,
         apply=ApplyOptions(parallel=parallel, timeout=timeout, force=force),
         **_dirs(),
     )

@@ -1,6 +1,7 @@
 """`./deploy.sh status|rollback|destroy`: the releases of an environment as Helm records them."""
 
 import json
+from contextlib import nullcontext
 from typing import Annotated, Any
 
 import typer
@@ -11,10 +12,11 @@ from deploy.commands import options as o
 from deploy.console import console, log
 from deploy.deployer import connect
 from deploy.helm import Helm, run
+from deploy.lock import environment_lock
 from deploy.plan import components, resolve_names
-from deploy.prepare import prepare
+from deploy.prepare import Prepared, prepare
 from deploy.state import read_deployed
-from deploy.target import check_context
+from deploy.target import Target, check_context
 
 
 def _setup(req: o.Request):  # type: ignore[no-untyped-def]
@@ -83,6 +85,7 @@ def rollback(
     local: o.Local = False,
     release_namespace: o.ReleaseNamespace = "default",
     timeout: o.Timeout = "5m",
+    lock_wait: o.LockWait = 300.0,
 ) -> None:
     """Roll one release back (and wait for it). The next deploy re-applies the current values."""
     req = o.request_from(ctx)
@@ -90,7 +93,8 @@ def rollback(
     alias = resolve_names([component], components(req.charts_dir), env)[0]
     name = prep.plan.releases[alias].name if alias in prep.plan.releases else component
     helm = Helm(kubeconfig=target.kubeconfig, context=target.context, timeout=timeout)
-    run(helm.rollback(name, revision, release_namespace, timeout))
+    with environment_lock(target.api_client(), release_namespace, env, req.lock_wait, log):
+        run(helm.rollback(name, revision, release_namespace, timeout))
     log(f"{name} rolled back to {'revision ' + str(revision) if revision else 'its previous revision'}")
 
 
@@ -103,11 +107,18 @@ def destroy(
     only: o.Only = None,
     release_namespace: o.ReleaseNamespace = "default",
     timeout: o.Timeout = "5m",
+    lock_wait: o.LockWait = 300.0,
     yes: Annotated[bool, typer.Option("--yes", help="Do it (without it: say what would be uninstalled).")] = False,
 ) -> None:
     """Uninstall the environment's releases in reverse order (workflows first, cluster-scoped last)."""
     req = o.request_from(ctx)
     prep, target = _setup(req)
+    lock = environment_lock(target.api_client(), release_namespace, env, req.lock_wait, log) if yes else nullcontext()
+    with lock:
+        _destroy(prep, target, release_namespace, timeout, yes)
+
+
+def _destroy(prep: Prepared, target: Target, release_namespace: str, timeout: str, yes: bool) -> None:
     deployed = read_deployed(target.api_client(), release_namespace)
     helm = Helm(kubeconfig=target.kubeconfig, context=target.context, timeout=timeout)
     own = {r.name for r in prep.plan.ordered()}

@@ -15,15 +15,19 @@ DESIGNED = {
         ("", "configmaps"): {"create", "get", "list", "watch", "delete"},
         ("", "pods"): {"get", "list", "watch"},
         ("", "pods/log"): {"get", "list", "watch"},
+        ("", "serviceaccounts:benchmark-runner"): {"use"},
     },
     ("training", "training-job-creator"): {
         ("batch", "jobs"): {"create", "get", "list", "watch", "delete"},
         ("", "pods"): {"get", "list", "watch"},
         ("", "pods/log"): {"get", "list", "watch"},
         ("", "configmaps"): {"get", "list", "create", "delete"},
+        ("", "serviceaccounts:training-runner"): {"use"},
+        ("", "secrets:r2-credentials"): {"use"},
     },
     ("platform", "coordinator"): {
-        ("argoproj.io", r): set(ALL_VERBS) for r in ("workflows", "workflows/finalizers", "workflowtemplates")
+        **{("argoproj.io", r): set(ALL_VERBS) for r in ("workflows", "workflows/finalizers", "workflowtemplates")},
+        ("", "serviceaccounts:workflow-executor"): {"use"},
     },
     ("platform", "workflow-executor"): {("argoproj.io", "workflowtaskresults"): {"create", "patch"}},
 }
@@ -31,11 +35,13 @@ NAMESPACES = {"platform": "kai-ml-dev", "benchmarks": "benchmarks-dev", "trainin
 
 
 def permissions(role: Manifest) -> dict[tuple[str, str], set[str]]:
+    """(apiGroup, resource) -> verbs; a rule limited to some names counts as `resource:name`."""
     granted: dict[tuple[str, str], set[str]] = {}
     for rule in role.get("rules") or []:
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
-                granted.setdefault((group, resource), set()).update(rule["verbs"])
+                for target in [f"{resource}:{n}" for n in rule.get("resourceNames", [])] or [resource]:
+                    granted.setdefault((group, target), set()).update(rule["verbs"])
     return granted
 
 
@@ -64,11 +70,12 @@ def test_no_service_account_token_by_default_except_api_clients(dev: list[Manife
 
 
 def test_no_rule_uses_wildcards_or_touches_secrets_below_admin(dev, cluster_manifests) -> None:
+    """Below platform admin a Secret can at most be lent to pods by name (`use`), never read."""
     for role in (m for m in dev + cluster_manifests if m["kind"] in {"Role", "ClusterRole"}):
         for rule in role.get("rules") or []:
             assert "*" not in rule["apiGroups"] + rule["resources"] + rule["verbs"], role["metadata"]["name"]
-            if "platform-admin" not in role["metadata"]["name"]:
-                assert "secrets" not in rule["resources"], role["metadata"]["name"]
+            if "platform-admin" not in role["metadata"]["name"] and "secrets" in rule["resources"]:
+                assert rule["verbs"] == ["use"] and rule.get("resourceNames"), role["metadata"]["name"]
 
 
 def test_people_roles_aggregate_upwards(cluster_manifests: list[Manifest]) -> None:

@@ -21,7 +21,17 @@ from deploy.paths import VALUES
 POOL_LABEL = "kai-ml.io/node-pool"
 # ServiceAccounts whose pods call the API server; every other pod runs without a token.
 API_CLIENTS = {"coordinator", "workflow-executor"}
-CLUSTER_SCOPED = {"Namespace", "PriorityClass", "ClusterRole", "ClusterRoleBinding"}
+CLUSTER_SCOPED = {
+    "Namespace",
+    "PriorityClass",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+}
+# Cluster-scoped but one environment's own (named after it), so environments sharing a cluster
+# each have theirs: its Namespaces and the binding of the workload admission policy to them.
+PER_ENVIRONMENT = {"Namespace", "ValidatingAdmissionPolicyBinding"}
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +102,8 @@ def test_objects_live_in_the_environment_namespaces(manifests: list[Manifest], e
             assert m["metadata"].get("namespace") in managed_namespaces(env), f"{m['kind']}/{m['metadata']['name']}"
 
 
-def test_the_umbrella_renders_no_cluster_scoped_objects_by_default(manifests: list[Manifest]) -> None:
-    assert not [m for m in manifests if m["kind"] in CLUSTER_SCOPED - {"Namespace"}]
+def test_the_umbrella_renders_no_shared_cluster_scoped_objects_by_default(manifests: list[Manifest]) -> None:
+    assert not [m for m in manifests if m["kind"] in CLUSTER_SCOPED - PER_ENVIRONMENT]
 
 
 def test_namespaces_enforce_restricted_pod_security(manifests: list[Manifest], env: str) -> None:
@@ -185,9 +195,11 @@ def test_images_follow_the_global_registry_and_tag(render, env: str) -> None:
         for container in pod.spec["containers"]:
             image = container["image"]
             assert image.startswith(f"{registry}/"), pod.source
-            # Redis is the one third-party image: its tag is pinned in the cache chart.
+            # Redis is the one third-party image: its tag is pinned in the cache chart, and
+            # where an environment pins its digest, that wins.
             if pod.labels["app.kubernetes.io/name"] == "cache":
-                assert image == f"{registry}/redis:7.4"
+                pinned = environment_values(env).get("cache", {}).get("image", {})
+                assert image == f"{registry}/redis" + (f"@{pinned['digest']}" if pinned.get("digest") else ":7.4")
             else:
                 assert image.endswith(f":{tag}"), image
 

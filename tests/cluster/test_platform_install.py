@@ -4,6 +4,8 @@ the nodes of each workload's pool, RBAC exactly as designed, quotas enforced."""
 
 import json
 import subprocess
+import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -205,3 +207,93 @@ def test_a_privileged_pod_is_refused_in_every_namespace(installed: dict, core: c
         with pytest.raises(ApiException) as refused:
             core.create_namespaced_pod(ns, bad)
         assert "violates PodSecurity" in json.loads(refused.value.body)["message"], ns
+
+
+# These two come last: they wait for autoscalers and evict and unready pods of prod.
+
+
+def prod_deployment_pods(installed: dict, core: client.CoreV1Api) -> dict[str, list[client.V1Pod]]:
+    """prod's pods by Deployment, once every Deployment has its fewest replicas (an HPA scales
+    up to its minimum a little after the install)."""
+    ns = installed["prod"]["global"]["namespaces"]["platform"]
+    apps = client.AppsV1Api(core.api_client)
+    autoscalers = client.AutoscalingV2Api(core.api_client)
+    minimum = {
+        h.spec.scale_target_ref.name: h.spec.min_replicas
+        for h in autoscalers.list_namespaced_horizontal_pod_autoscaler(ns).items
+    }
+    deadline = time.monotonic() + 90
+    while True:
+        found, short = {}, []
+        for d in apps.list_namespaced_deployment(ns).items:
+            selector = ",".join(f"{k}={v}" for k, v in d.spec.selector.match_labels.items())
+            running = [
+                p
+                for p in core.list_namespaced_pod(ns, label_selector=selector).items
+                if p.spec.node_name and not p.metadata.deletion_timestamp
+            ]
+            found[d.metadata.name] = running
+            if len(running) < minimum.get(d.metadata.name, d.spec.replicas):
+                short.append(d.metadata.name)
+        if not short:
+            return found
+        assert time.monotonic() < deadline, f"still below their fewest replicas: {short}"
+        time.sleep(2)
+
+
+def test_prod_replicas_are_spread_over_zones(installed: dict, core: client.CoreV1Api) -> None:
+    """The scheduler, given the charts' zone spread, puts every multi-replica component of prod
+    into more than one zone of the fake nodes (two zones per pool in prod), evenly."""
+    zone_of = {n.metadata.name: n.metadata.labels["topology.kubernetes.io/zone"] for n in core.list_node().items}
+    spread = {}
+    for name, running in prod_deployment_pods(installed, core).items():
+        if len(running) > 1:
+            spread[name] = Counter(zone_of[p.spec.node_name] for p in running)
+            # What the scheduler was given: the zone constraint, not only host anti-affinity.
+            for pod in running:
+                keys = [c.topology_key for c in pod.spec.topology_spread_constraints or []]
+                assert "topology.kubernetes.io/zone" in keys, pod.metadata.name
+    assert set(spread) == {
+        f"platform-prod-{c}" for c in ("coordinator", "distributed-processing", "mobile-optimization", "wasm-compiler")
+    }
+    for name, zones in spread.items():
+        assert len(zones) >= 2 and max(zones.values()) - min(zones.values()) <= 1, f"{name}: {dict(zones)}"
+
+
+def set_ready(core: client.CoreV1Api, pod: client.V1Pod, ready: bool) -> None:
+    """What a kubelet reports for a crash-looping container: the pod stays Running, not Ready."""
+    status = "True" if ready else "False"
+    conditions = [{"type": t, "status": status} for t in ("Ready", "ContainersReady")]
+    core.patch_namespaced_pod_status(pod.metadata.name, pod.metadata.namespace, {"status": {"conditions": conditions}})
+
+
+def evict(core: client.CoreV1Api, pod: client.V1Pod) -> None:
+    meta = client.V1ObjectMeta(name=pod.metadata.name, namespace=pod.metadata.namespace)
+    core.create_namespaced_pod_eviction(pod.metadata.name, pod.metadata.namespace, client.V1Eviction(metadata=meta))
+
+
+def test_an_unready_pod_is_evicted_past_a_spent_budget(installed: dict, core: client.CoreV1Api) -> None:
+    """distributed-processing in prod: 3 replicas, minAvailable 2. With two of them not Ready
+    the budget is spent: a Ready pod may not be evicted, but an unready one may (AlwaysAllow),
+    so a crash-looping pod does not block a node drain."""
+    name = "platform-prod-distributed-processing"
+    ns = installed["prod"]["global"]["namespaces"]["platform"]
+    healthy, *unready = prod_deployment_pods(installed, core)[name][:3]
+    assert len(unready) == 2
+    for pod in unready:
+        set_ready(core, pod, False)
+    policy = client.PolicyV1Api(core.api_client)
+    deadline = time.monotonic() + 30
+    while (status := policy.read_namespaced_pod_disruption_budget_status(name, ns).status).current_healthy != 1:
+        assert time.monotonic() < deadline, f"the disruption controller never saw the unready pods: {status}"
+        time.sleep(0.5)
+    assert status.disruptions_allowed == 0
+    with pytest.raises(ApiException) as refused:
+        evict(core, healthy)
+    assert refused.value.status == 429, refused.value.body
+    evict(core, unready[0])
+    try:
+        assert core.read_namespaced_pod(unready[0].metadata.name, ns).metadata.deletion_timestamp
+    except ApiException as gone:
+        assert gone.status == 404
+    set_ready(core, unready[1], True)

@@ -1,6 +1,7 @@
 """Bad input through the real entry point: one paragraph on stderr, a documented non-zero exit code,
 nothing applied (none of these reaches a cluster: the kubeconfigs point nowhere)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -119,3 +120,127 @@ def test_plan_prints_levels(suite):
 def test_help_documents_exit_codes():
     r = deploy("--help")
     assert "Exit codes: 0 success" in r.stdout
+
+
+# The real charts and environments from here on: the umbrella's schema and the image rules are theirs.
+
+
+def test_non_utf8_values_file_is_a_values_error(kubeconfig, tmp_path):
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes("coordinator:\n  replicas: 2 # caf\xe9\n".encode("latin-1"))
+    r = deploy("--env", "dev", "-f", str(bad), "--kubeconfig", str(kubeconfig))
+    assert r.returncode == 5
+    assert f"{bad}: not UTF-8 text (byte 0xe9" in one_paragraph(r)
+
+
+def test_a_directory_given_as_values_file(kubeconfig, tmp_path):
+    r = deploy("--env", "dev", "-f", str(tmp_path), "--kubeconfig", str(kubeconfig))
+    assert r.returncode == 5
+    assert f"values file {tmp_path} is a directory" in one_paragraph(r)
+
+
+def test_an_oversized_values_file_is_refused_before_helm(kubeconfig, tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_text("coordinator:\n  podAnnotations:\n" + "".join(f"    k{i}: {'x' * 100}\n" for i in range(12000)))
+    r = deploy("--env", "dev", "-f", str(big), "--kubeconfig", str(kubeconfig))
+    assert r.returncode == 5
+    assert "over the 1,048,576 that a Helm release can hold" in one_paragraph(r)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--set", "nonexistent.key=1"), "nonexistent (set at --set nonexistent.key=1): Additional properties"),
+        (("--set", "coordinator.enabled=nope"), "coordinator.enabled (set at --set coordinator.enabled=nope)"),
+        (("--set", "cache.enabled=false"), None),  # the boolean is fine: the control case
+    ],
+)
+def test_the_umbrella_schema_checks_the_merged_values(kubeconfig, args, expected):
+    r = (
+        deploy("--env", "dev", *args, "--dry-run")
+        if expected is None
+        else deploy("--env", "dev", *args, "--kubeconfig", str(kubeconfig))
+    )
+    if expected is None:
+        assert r.returncode == 0, r.stderr
+        return
+    assert r.returncode == 5
+    text = one_paragraph(r)
+    assert expected in text and "charts/platform/values.schema.json" in text
+
+
+def test_an_unknown_top_level_key_in_a_file_is_named_with_its_line(kubeconfig, tmp_path):
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("coordinatr:\n  replicas: 3\ncache:\n  enabled: 'false'\n")
+    r = deploy("--env", "dev", "-f", str(typo), "--kubeconfig", str(kubeconfig))
+    assert r.returncode == 5
+    text = one_paragraph(r)
+    assert f"cache.enabled (set at {typo}:4): 'false' is not of type 'boolean'" in text
+    assert f"coordinatr (set at {typo}:1)" in text
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "key"),
+    [
+        ("--registry", "https://reg.example.com", "global.image.registry"),
+        ("--registry", "reg.example.com/", "global.image.registry"),
+        ("--tag", "v1 beta", "global.image.tag"),
+        ("--tag", "-v1", "global.image.tag"),
+    ],
+)
+def test_invalid_image_references_are_refused(kubeconfig, flag, value, key):
+    r = deploy("--env", "dev", f"{flag}={value}", "--kubeconfig", str(kubeconfig))
+    assert r.returncode == 5
+    text = one_paragraph(r)
+    assert f"{key} (set at {flag}={value}): {json.dumps(value)} is not a " in text
+
+
+def test_valid_image_references_render(tmp_path):
+    r = deploy("--env", "dev", "--registry", "registry.example.com:5000/team", "--tag", "v1.2.3_rc-1", "--dry-run")
+    assert r.returncode == 0, r.stderr
+
+
+def test_requests_above_limits_are_refused_before_helm(kubeconfig):
+    r = deploy("--env", "dev", "--set", "coordinator.resources.requests.cpu=64", "--kubeconfig", str(kubeconfig))
+    assert r.returncode == 5
+    text = one_paragraph(r)
+    assert "coordinator.resources.requests.cpu (set at --set coordinator.resources.requests.cpu=64)" in text
+    assert "request 64 is above the limit" in text
+
+
+def test_losing_the_api_server_during_preflight_is_exit_4(tmp_path):
+    """A real server that answers /version and then drops every other connection: the fault of an API
+    server that goes away between two requests."""
+    import http.server
+    import threading
+
+    class Flaky(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.startswith("/version"):
+                version = {"gitVersion": "v1.36.3", "major": "1", "minor": "36", "platform": "linux/amd64"}
+                version |= dict.fromkeys(("buildDate", "compiler", "gitCommit", "gitTreeState", "goVersion"), "x")
+                body = json.dumps(version).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            else:
+                self.connection.close()  # no answer at all
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        kubeconfig = tmp_path / "flaky"
+        kubeconfig.write_text(
+            UNREACHABLE_KUBECONFIG.replace("https://127.0.0.1:1", f"http://127.0.0.1:{server.server_port}")
+        )
+        r = deploy("--env", "dev", "--kubeconfig", str(kubeconfig))
+    finally:
+        server.shutdown()
+    assert r.returncode == 4, r.stderr
+    text = one_paragraph(r)
+    assert "during the preflight checks" in text and "Nothing was applied" in text

@@ -132,6 +132,22 @@ def test_diff_exit_codes(shared_suite, kube):
     assert "hidden" in secret
 
 
+def test_diff_into_a_closed_pipe_keeps_its_exit_code(shared_suite, kube):
+    """`./deploy.sh diff | head -1`: the reader leaves early; the exit code still says "changes"."""
+    env = {
+        **os.environ,
+        "KAIML_CHARTS_DIR": str(shared_suite.charts),
+        "KAIML_VALUES_DIR": str(shared_suite.values),
+        "KAIML_RUNS_DIR": str(shared_suite.runs),
+    }
+    cmd = [sys.executable, "-m", "deploy", "diff", "--env", "staging", "--tag", "v9", "--kubeconfig", str(kube)]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # as `head` does once it has its lines
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err
+
+
 def test_failing_release_is_rolled_back_and_earlier_ones_stay(shared_suite, kube):
     before = helm_status(kube, "staging-cache")
     r = cli(shared_suite, kube, "--env", "staging", "--tag", "v2", "--set", "cache.fail=true")

@@ -10,11 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes import client
 
 from deploy import tools
 from deploy.paths import REPO
-from deploy.values import environments
+from deploy.values import environments, load_environment
 
 pytestmark = pytest.mark.cluster
 
@@ -37,9 +38,34 @@ def summary(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
     return {row["release"]: row["action"] for row in json.loads(result.stdout)["releases"]}
 
 
+def credentials(env: str) -> tuple[str, dict[str, dict[str, str]]] | None:
+    """The platform namespace and the Secrets (name -> data) that ENV's values name, if any: the
+    processing credentials and the cache's password."""
+    values = load_environment(env)
+    wanted = {
+        (values.get("distributedProcessing") or {}).get("credentials", {}).get("existingSecret"): "TOKEN",
+        values["global"].get("cacheAuth", {}).get("existingSecret"): values["global"]
+        .get("cacheAuth", {})
+        .get("secretKey", "password"),
+    }
+    secrets = {name: {key: f"s3cr3t-value-{key}"} for name, key in wanted.items() if name}
+    return (values["global"]["namespaces"]["platform"], secrets) if secrets else None
+
+
 @pytest.fixture(scope="module")
 def deployed(kubeconfig: Path, argo_crd: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Every environment deployed once with Argo's CRD present (so workflows deploy too)."""
+    """Every environment deployed once with Argo's CRD present (so workflows deploy too). The
+    credentials Secrets are made first, as the README tells an operator to: their namespace before the
+    platform's, which the first deploy then adopts."""
+    core = client.CoreV1Api(client.ApiClient(_config(kubeconfig)))
+    for env in environments():
+        found = credentials(env)
+        if found:
+            namespace, secrets = found
+            core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+            for name, data in secrets.items():
+                secret = client.V1Secret(metadata=client.V1ObjectMeta(name=name), string_data=data)
+                core.create_namespaced_secret(namespace, secret)
     runs = tmp_path_factory.mktemp("runs")
     yield runs
     for env in reversed(environments()):
@@ -47,9 +73,25 @@ def deployed(kubeconfig: Path, argo_crd: Path, tmp_path_factory: pytest.TempPath
         assert done.returncode == 0, done.stderr
 
 
+def test_a_missing_credentials_secret_is_refused_before_anything_is_applied(deployed: Path, kubeconfig: Path) -> None:
+    env = next(e for e in environments() if credentials(e))
+    namespace, _ = credentials(env)
+    r = cli(kubeconfig, deployed, "--env", env, "--set", "distributedProcessing.credentials.existingSecret=absent")
+    assert r.returncode == 1, r.stderr
+    assert f"Secrets that the releases reference do not exist: {namespace}/absent (needed by " in r.stderr
+    assert "Nothing was applied" in r.stderr and "Traceback" not in r.stderr
+    helm = [str(tools.tool("helm")), "--kubeconfig", str(kubeconfig)]
+    listed = subprocess.run([*helm, "list", "-q"], capture_output=True, text=True, check=True).stdout.split()
+    assert not [name for name in listed if name.startswith(f"{env}-")], listed
+
+
 @pytest.mark.parametrize("env", environments())
 def test_full_deploy_then_a_rerun_applies_nothing(deployed: Path, kubeconfig: Path, env: str) -> None:
-    first = summary(cli(kubeconfig, deployed, "--env", env, "-o", "json"))
+    run = cli(kubeconfig, deployed, "--env", env, "-o", "json")
+    if credentials(env):  # its namespace was made by hand for the Secret: adopted, not refused
+        assert f"adopting namespace {credentials(env)[0]} into release {env}-platform-policy" in run.stderr
+        assert "s3cr3t-value" not in run.stdout + run.stderr  # no Secret value in any output
+    first = summary(run)
     assert f"{env}-workflows" in first
     assert set(first.values()) <= {"installed", "upgraded", "unchanged"}, first
     assert all(first[r] in ("installed", "upgraded") for r in first if r != "platform-cluster"), first
@@ -63,6 +105,41 @@ def test_environments_sharing_the_cluster_converge(deployed: Path, kubeconfig: P
     for env in environments():
         rerun = summary(cli(kubeconfig, deployed, "--env", env, "-o", "json"))
         assert set(rerun.values()) == {"unchanged"}, (env, rerun)
+
+
+def status(kubeconfig: Path, runs: Path, env: str) -> dict[str, bool]:
+    """release -> up to date, from `status -o json`."""
+    done = cli(kubeconfig, runs, "status", "--env", env, "-o", "json")
+    assert done.returncode == 0, done.stderr
+    return {row["release"]: row["current"] for row in json.loads(done.stdout)}
+
+
+def test_one_environments_tag_does_not_churn_the_shared_release(deployed: Path, kubeconfig: Path) -> None:
+    """--tag is one environment's image tag: deploying prod with it upgrades prod's components but
+    not platform-cluster, so dev stays up to date, and prod with another tag leaves it alone again."""
+    for env in ("dev", "prod"):  # as the tests above leave them (a no-op then)
+        summary(cli(kubeconfig, deployed, "--env", env, "-o", "json"))
+    assert all(status(kubeconfig, deployed, "dev").values())
+    try:
+        for tag in ("v7.0.1", "v7.0.2"):
+            tagged = summary(cli(kubeconfig, deployed, "--env", "prod", "--tag", tag, "-o", "json"))
+            assert tagged["platform-cluster"] == "unchanged", (tag, tagged)
+            assert tagged["prod-coordinator"] == "upgraded", (tag, tagged)
+            assert all(status(kubeconfig, deployed, "dev").values()), tag
+    finally:
+        # Back to what the other tests expect: prod as deployed without a tag.
+        back = summary(cli(kubeconfig, deployed, "--env", "prod", "-o", "json"))
+    assert back["platform-cluster"] == "unchanged", back
+    helm = [str(tools.tool("helm")), "--kubeconfig", str(kubeconfig)]
+    history = subprocess.run(
+        [*helm, "history", "platform-cluster", "-o", "json"], capture_output=True, text=True, check=True
+    )
+    labels = (
+        client.SchedulingV1Api(client.ApiClient(_config(kubeconfig))).read_priority_class("interactive").metadata.labels
+    )
+    chart = yaml.safe_load((REPO / "charts" / "platform-cluster" / "Chart.yaml").read_text())
+    assert labels["app.kubernetes.io/version"] == chart["appVersion"], labels  # not a tag
+    assert len(json.loads(history.stdout)) == 1, "platform-cluster was upgraded"
 
 
 def test_destroy_keeps_the_shared_release_while_others_remain(deployed: Path, kubeconfig: Path) -> None:

@@ -144,7 +144,16 @@ def test_digest_changes_with_values_and_chart_not_with_built_deps(suite):
 
 def test_cluster_scoped_release_gets_no_environment_globals():
     values = {
-        "global": {"environment": "dev", "namespaces": {"platform": "p"}, "nodePools": {}, "commonLabels": {"a": "b"}},
+        "global": {
+            "environment": "dev",
+            "namespaces": {"platform": "p"},
+            "nodePools": {},
+            "image": {"registry": "r.example", "tag": "v1"},  # --registry/--tag: one deploy's, not the cluster's
+            "cacheAuth": {"existingSecret": "cache-auth"},
+            "zoneSpread": {"enabled": True},
+            "priorityClassName": "low-priority-batch",
+            "commonLabels": {"a": "b"},
+        },
         "cluster": {"enabled": False, "globalDefault": ""},
     }
     assert release_values(values, "cluster", cluster_scoped=True) == {

@@ -1,8 +1,13 @@
 {{/* Container resources; requests and limits are both required because every
-platform namespace has a ResourceQuota on them. Params: resources, key. */}}
+platform namespace has a ResourceQuota on them. Params: resources, key, ephemeral (also
+require ephemeral-storage in both: the long-running workloads set it themselves rather
+than take the LimitRange's default, so that it is sized for their emptyDirs). */}}
 {{- define "platform-lib.resources" -}}
 {{- if not (and (.resources).requests (.resources).limits) -}}
 {{- fail (printf "%s: both requests and limits are required (the namespace quotas count them)" .key) -}}
+{{- end -}}
+{{- if and .ephemeral (not (and (hasKey .resources.requests "ephemeral-storage") (hasKey .resources.limits "ephemeral-storage"))) -}}
+{{- fail (printf "%s: requests and limits of ephemeral-storage are both required (size them for the pod's emptyDirs, /tmp included)" .key) -}}
 {{- end -}}
 {{- toYaml .resources -}}
 {{- end -}}

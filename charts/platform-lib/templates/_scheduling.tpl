@@ -27,7 +27,8 @@ tolerations:
 
 {{/* affinity and topologySpreadConstraints: the presets podAntiAffinity (soft | hard)
 and zoneSpread need the release's selector labels, so they are built here; the raw
-affinity / topologySpreadConstraints values pass through (a raw podAntiAffinity wins). */}}
+affinity / topologySpreadConstraints values pass through (a raw podAntiAffinity wins).
+zoneSpread falls back key by key to global.zoneSpread (see platform-lib.zoneSpread). */}}
 {{- define "platform-lib.spread" -}}
 {{- $v := .Values -}}
 {{- $selector := dict "matchLabels" (include "platform-lib.labels.matchLabels" . | fromYaml) -}}
@@ -44,11 +45,25 @@ affinity / topologySpreadConstraints values pass through (a raw podAntiAffinity 
 affinity: {{- toYaml . | nindent 2 }}
 {{ end -}}
 {{- $spread := $v.topologySpreadConstraints | default list -}}
-{{- $zone := $v.zoneSpread | default dict -}}
+{{- $zone := include "platform-lib.zoneSpread" . | fromYaml -}}
 {{- if $zone.enabled -}}
 {{- $spread = prepend $spread (dict "maxSkew" $zone.maxSkew "topologyKey" "topology.kubernetes.io/zone" "whenUnsatisfiable" $zone.whenUnsatisfiable "labelSelector" $selector) -}}
 {{- end -}}
 {{- with $spread -}}
 topologySpreadConstraints: {{- toYaml . | nindent 2 }}
 {{- end -}}
+{{- end -}}
+
+{{/* The component's zoneSpread, each key it leaves out taken from global.zoneSpread, then
+from the defaults (off, maxSkew 1, ScheduleAnyway), as YAML. Key by key with hasKey rather than
+sprig merge, which would let a global `true` override a component's `enabled: false`. */}}
+{{- define "platform-lib.zoneSpread" -}}
+{{- $own := .Values.zoneSpread | default dict -}}
+{{- $global := dig "zoneSpread" dict .Values.global -}}
+{{- $zone := dict -}}
+{{- range $key, $default := dict "enabled" false "maxSkew" 1 "whenUnsatisfiable" "ScheduleAnyway" -}}
+{{- $fallback := ternary (index $global $key) $default (hasKey $global $key) -}}
+{{- $_ := set $zone $key (ternary (index $own $key) $fallback (hasKey $own $key)) -}}
+{{- end -}}
+{{- toYaml $zone -}}
 {{- end -}}

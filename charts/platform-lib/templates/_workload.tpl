@@ -3,12 +3,14 @@ A component's Deployment. Params:
   ctx            the chart's root context; reads the shared workload values (the
                  "workload" schema definition: image, replicaCount, nodePool, ...)
   portName       name of the container port (default "http")
+  command        YAML list items: container command (default: the image's entrypoint)
   args           YAML list items: container args
   env            YAML list items: env entries, before the values' extraEnv
   envFrom        YAML list items
   volumes        YAML list items, after the /tmp emptyDir every pod gets
   volumeMounts   YAML list items, after the /tmp mount
   annotations    YAML map: extra pod annotations (e.g. a config checksum)
+  readinessProbe YAML map: replaces the values' readinessProbe (a check the chart builds)
 */}}
 {{- define "platform-lib.deployment" -}}
 {{- $ctx := .ctx -}}
@@ -61,6 +63,9 @@ spec:
     - name: {{ $name }}
       image: {{ include "platform-lib.image" $image | quote }}
       imagePullPolicy: {{ include "platform-lib.imagePullPolicy" $image }}
+      {{- with .command }}
+      command: {{- . | nindent 8 }}
+      {{- end }}
       {{- with .args }}
       args: {{- . | nindent 8 }}
       {{- end }}
@@ -79,10 +84,10 @@ spec:
       {{- with $v.livenessProbe }}
       livenessProbe: {{- toYaml . | nindent 8 }}
       {{- end }}
-      {{- with $v.readinessProbe }}
+      {{- with .readinessProbe | default (toYaml $v.readinessProbe) | fromYaml }}
       readinessProbe: {{- toYaml . | nindent 8 }}
       {{- end }}
-      resources: {{- include "platform-lib.resources" (dict "resources" $v.resources "key" (printf "%s.resources" $key)) | nindent 8 }}
+      resources: {{- include "platform-lib.resources" (dict "resources" $v.resources "key" (printf "%s.resources" $key) "ephemeral" true) | nindent 8 }}
       securityContext: {{- include "platform-lib.containerSecurityContext" $ctx | nindent 8 }}
       volumeMounts:
         # The root filesystem is read-only; /tmp is the scratch space.
@@ -169,6 +174,9 @@ metadata:
   {{- include "platform-lib.metadata" (dict "ctx" $ "name" (include "platform-lib.fullname" $)) | nindent 2 }}
 spec:
   minAvailable: {{ .minAvailable }}
+  # A pod that is not Ready protects nothing: it may be evicted even when the budget is
+  # spent, so a crash-looping pod cannot block a node drain.
+  unhealthyPodEvictionPolicy: {{ .unhealthyPodEvictionPolicy | default "AlwaysAllow" }}
   selector:
     matchLabels: {{- include "platform-lib.labels.matchLabels" $ | nindent 6 }}
 {{- end }}
