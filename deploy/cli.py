@@ -1,15 +1,19 @@
 """`./deploy.sh`: the operator's entry point. Business logic lives in plain modules; this file
 only assembles the command groups, parses root options and maps errors to exit codes."""
 
+import importlib
+import os
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
-from deploy.commands import bench, cluster, diff, nodes, plan, releases
 from deploy.commands import options as o
-from deploy.console import console
+from deploy.console import error as console_error
+from deploy.console import say
+from deploy.console import warning as console_warning
 from deploy.errors import ClusterError, DeployError, ReleaseFailedError
 
 EXIT_CODES = (
@@ -18,19 +22,53 @@ EXIT_CODES = (
     "5 an environment or values file is invalid; 130 interrupted (Ctrl-C, after saying what was applied)."
 )
 
+# command -> (module, attribute: a Typer group or a command function)
+COMMANDS = {
+    "plan": ("deploy.commands.plan", "plan"),
+    "diff": ("deploy.commands.diff", "diff"),
+    "status": ("deploy.commands.releases", "status"),
+    "rollback": ("deploy.commands.releases", "rollback"),
+    "destroy": ("deploy.commands.releases", "destroy"),
+    "nodes": ("deploy.commands.nodes", "nodes"),
+    "cluster": ("deploy.commands.cluster", "app"),
+    "bench": ("deploy.commands.bench", "app"),
+}
+
+
+class Commands(TyperGroup):
+    """Each command's module is imported when that command runs (or --help lists it): the plain
+    deploy, whose no-op re-run takes a fraction of a second, does not load the bench machinery."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, attr = COMMANDS[cmd_name]
+            found = getattr(importlib.import_module(module), attr)
+            if isinstance(found, typer.Typer):
+                command = typer.main.get_group(found)
+            else:
+                single = typer.Typer(add_completion=False)
+                single.command(cmd_name)(found)
+                command = typer.main.get_command(single)
+            command.name = cmd_name
+            self.commands[cmd_name] = command
+        return self.commands.get(cmd_name)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and args[0] not in COMMANDS:  # a typo: every command loaded, for "Did you mean"
+            for name in COMMANDS:
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
+
+
 app = typer.Typer(
+    cls=Commands,
     help=f"Deploy the KAI ML platform to Kubernetes and run benchmark fleets on it.\n\n{EXIT_CODES}",
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(cluster.app, name="cluster")
-app.add_typer(bench.app, name="bench")
-app.command("plan")(plan.plan)
-app.command("diff")(diff.diff)
-app.command("status")(releases.status)
-app.command("rollback")(releases.rollback)
-app.command("destroy")(releases.destroy)
-app.command("nodes")(nodes.nodes)
 
 
 @app.callback(invoke_without_command=True)
@@ -87,11 +125,11 @@ def root(
     req = o.request_from(ctx)
     result = deploy(req, progress=lambda plan: progress(plan, enabled=output != o.Output.json))
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        console_warning(warning)
     extra = {"dry_run": dry_run, "seconds": round(result.seconds, 2), "run_folder": _str(result.kept_run)}
     print_summary(result.outcomes, result.prepared.plan, output.value, **extra)
     if dry_run and output != o.Output.json:
-        console.print(f"dry run: the values and manifests of each release are in {result.kept_run}", highlight=False)
+        say(f"dry run: the values and manifests of each release are in {result.kept_run}")
     if not result.ok:
         raise ReleaseFailedError(failure_paragraph(result.outcomes, result.kept_run))
 
@@ -102,7 +140,8 @@ def _str(path: Path | None) -> str | None:
 
 def main() -> None:
     try:
-        app()
+        # ./deploy.sh passes the command as the user typed it (else click says `python -m deploy`).
+        app(prog_name=os.environ.get("KAIML_PROG") or None)
     except DeployError as err:
         if "--debug" in sys.argv:
             raise
@@ -116,6 +155,5 @@ def main() -> None:
 
 
 def _fail(err: DeployError) -> NoReturn:
-    # One paragraph, never broken by the console: paths and commands in it stay copyable.
-    console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+    console_error(str(err))  # one paragraph, printed as it is: paths and commands stay copyable
     sys.exit(err.exit_code)

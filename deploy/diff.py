@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from deploy import tools
-from deploy.console import console
+from deploy.console import console, escape
 from deploy.deployer import Request, build_dependencies, connect
 from deploy.helm import Helm, run
 from deploy.plan import WORKFLOWS, Release, without
@@ -147,7 +147,7 @@ def print_diff(diffs: list[ReleaseDiff], output: str = "text") -> None:
         return
     for d in diffs:
         mark = "[yellow]~[/]" if d.changed else "[dim]=[/]"
-        console.print(f"{mark} {d.release}: {d.reason}", highlight=False)
+        console.print(f"{mark} {escape(d.release)}: {escape(d.reason)}", highlight=False)
         if d.text:
             sys.stdout.write(d.text if d.text.endswith("\n") else d.text + "\n")
             sys.stdout.flush()

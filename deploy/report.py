@@ -8,11 +8,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from deploy.apply import FAILED, INSTALLED, NOT_STARTED, UNCHANGED, UPGRADED, OnState, Outcome
-from deploy.console import console
+from deploy.console import console, escape
 from deploy.plan import Plan, Release
 
 STYLE = {INSTALLED: "green", UPGRADED: "green", UNCHANGED: "dim", FAILED: "bold red", NOT_STARTED: "yellow"}
@@ -25,6 +24,9 @@ def progress(plan: Plan, enabled: bool = True) -> Iterator[OnState]:
     if not enabled or not console.is_terminal:
         yield lambda rel, state: None
         return
+    # here, not at the top: a no-op run (the common re-run) shows no progress and skips the import
+    from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+
     bar = Progress(
         SpinnerColumn(),
         TextColumn("{task.fields[release]:<34}"),
@@ -78,20 +80,21 @@ def print_summary(outcomes: list[Outcome], plan: Plan, output: str = "text", **e
         style = STYLE.get(o.action, "")
         table.add_row(
             str(o.release.level),
-            o.release.name,
-            o.release.chart,
+            escape(o.release.name),
+            escape(o.release.chart),
             f"[{style}]{o.action}[/]" if style else o.action,
             "" if o.revision is None else str(o.revision),
             f"{o.seconds:.1f}s" if o.seconds else "",
         )
     (console if console.is_terminal else Console(stderr=True, width=120)).print(table)
     for alias, why in plan.excluded.items():
-        console.print(f"[dim]not in this run: {alias}: {why}[/]", highlight=False)
+        console.print(f"[dim]not in this run: {escape(alias)}: {escape(why)}[/]", highlight=False)
     for o in outcomes:
         if o.detail and o.action != FAILED:
-            console.print(f"[dim]{o.release.name}: {o.detail}[/]", highlight=False)
+            console.print(f"[dim]{escape(o.release.name)}: {escape(o.detail)}[/]", highlight=False)
     for o in (o for o in outcomes if o.action == FAILED):
-        console.print(f"[bold red]{o.release.name} failed[/] (rolled back): {o.detail}", highlight=False)
+        failed = f"[bold red]{escape(o.release.name)} failed[/] (rolled back): {escape(o.detail)}"
+        console.print(failed, highlight=False)
         for line in o.events:
             console.print(f"    event {line}", highlight=False, markup=False)
     if all(o.action == UNCHANGED for o in outcomes) and outcomes:

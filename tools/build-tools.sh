@@ -6,7 +6,8 @@
 # into ${XDG_CACHE_HOME:-~/.cache}/kai-ml-platform/tools/<tool>-<version>/ and
 # linked into <repo>/.tools/bin, so a fresh clone reuses them in seconds.
 #
-# Usage: tools/build-tools.sh [tool ...]     (default: all tools)
+# Usage: tools/build-tools.sh [tool ...]     (default: every tool but helmfile, which only
+#        benchmarks/deploy_noop.py uses: tools/build-tools.sh helmfile)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -148,6 +149,31 @@ build_helm_docs() {
     github.com/norwoodj/helm-docs/cmd/helm-docs:helm-docs
 }
 
+# upstream_replaces MODULE VERSION: the module's own (non-local) replace directives, which a
+# wrapper module must repeat since Go applies only the main module's.
+upstream_replaces() {
+  local modfile
+  modfile=$(go mod download -json "$1@$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  awk '/^replace \(/ {r = 1; next} r && /^\)/ {r = 0}
+       r && $2 == "=>" && $3 !~ /^\./ {print "replace " $1 " => " $3 " " $4}
+       /^replace [^(]/ && $4 !~ /^\./ {print}' "$modfile"
+}
+
+# helmfile: only for benchmarks/deploy_noop.py's comparison (not in the default set: its ~2,600
+# packages would add a quarter of an hour to a cold CI run). `tools/build-tools.sh helmfile`.
+build_helmfile() {
+  cached helmfile "$HELMFILE_VERSION" helmfile && return
+  log "building helmfile $HELMFILE_VERSION (for the benchmark; cold: about 10 minutes on 2 cores)"
+  local go_line
+  go_line=$(go mod download -json "github.com/helmfile/helmfile@$HELMFILE_VERSION" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])' | xargs awk '/^go /{print; exit}')
+  build_in_wrapper helmfile "$HELMFILE_VERSION" \
+    "-s -w -X go.szostok.io/version.version=$HELMFILE_VERSION -X go.szostok.io/version.dirtyBuild=false" \
+    "$(printf 'module kai-ml-platform/helmfile-build\n%s\nrequire github.com/helmfile/helmfile %s\n' \
+      "$go_line" "$HELMFILE_VERSION"; upstream_replaces github.com/helmfile/helmfile "$HELMFILE_VERSION")" \
+    github.com/helmfile/helmfile:helmfile
+}
+
 link_all() {
   link_tool helm "$HELM_VERSION" helm
   link_tool chart-testing "$CHART_TESTING_VERSION" ct
@@ -155,6 +181,7 @@ link_all() {
   link_tool etcd "$ETCD_VERSION" etcd
   link_tool kwok "$KWOK_VERSION" kwok kwokctl
   link_tool kubernetes "$KUBERNETES_VERSION" kube-apiserver kube-controller-manager kube-scheduler kubectl
+  link_tool helmfile "$HELMFILE_VERSION" helmfile
 }
 
 tools=("$@")

@@ -44,8 +44,9 @@ def summary(tracker: Tracker, sweep: str, folder: Path) -> int:
         + (f" (configs {', '.join(map(str, failed[:SHOWN]))}{' ...' if len(failed) > SHOWN else ''})" if failed else "")
         + f"; results in {folder / 'results.jsonl'}",
         highlight=False,
+        markup=False,
     )
     for index in failed[:SHOWN]:
         if index in tracker.reasons:
-            console.print(f"  config {index}: {tracker.reasons[index]}", highlight=False, soft_wrap=True)
+            console.print(f"  config {index}: {tracker.reasons[index]}", highlight=False, soft_wrap=True, markup=False)
     return 0 if not failed and c[DONE] == len(tracker.state) else 1

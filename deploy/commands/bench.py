@@ -17,7 +17,7 @@ from deploy.bench.status import sweep_status
 from deploy.bench.store import ResultStore, bench_dir, new_launch, read_records
 from deploy.commands import bench_local
 from deploy.commands import options as o
-from deploy.console import console, log
+from deploy.console import console, escape, log, say
 from deploy.deployer import Request, connect, ensure_release_namespace
 from deploy.helm import Helm
 from deploy.prepare import prepare
@@ -135,13 +135,13 @@ def status_cmd(
         typer.echo(json.dumps([r.as_dict() for r in rows], indent=2))
         return
     if not rows:
-        console.print(f"sweep {sweep}: no Jobs in {namespace} ({len(recorded)} results collected).")
+        say(f"sweep {sweep}: no Jobs in {namespace} ({len(recorded)} results collected).")
         return
     table = Table(title=f"sweep {sweep} ({namespace})")
     for col in ("group", "completions", "succeeded", "failed", "active", "results", "pending"):
         table.add_column(col)
     for r in rows:
-        pending = "\n".join(f"{n}: {why}" for why, n in r.pending.items())
+        pending = escape("\n".join(f"{n}: {why}" for why, n in r.pending.items()))
         table.add_row(r.group, *(str(v) for v in (r.completions, r.succeeded, r.failed, r.active, r.results)), pending)
     console.print(table)
 
@@ -158,7 +158,7 @@ def results_cmd(
     folder = bench_dir(o.request(env="dev").runs_root, sweep)
     records = list(read_records(folder / "results.jsonl"))
     if not records:
-        console.print(f"sweep {sweep}: no results in {folder / 'results.jsonl'}.")
+        say(f"sweep {sweep}: no results in {folder / 'results.jsonl'}.")
         raise typer.Exit(1)
     table = report.rows(records)
     if fmt == "json":
@@ -170,7 +170,7 @@ def results_cmd(
         for col in report.COLUMNS:
             t.add_column(col)
         for row in table:
-            t.add_row(*("" if row[c] is None else str(row[c]) for c in report.COLUMNS))
+            t.add_row(*("" if row[c] is None else escape(str(row[c])) for c in report.COLUMNS))
         console.print(t)
     if plot is not None:
         report.plot(table, plot, f"sweep {sweep}: latency p50")

@@ -11,7 +11,7 @@ from deploy.bench.local import LocalRun, LocalSweep
 from deploy.bench.progress import Display, summary
 from deploy.bench.store import new_launch
 from deploy.bench.tracker import Tracker
-from deploy.console import console, log
+from deploy.console import console, log, warning
 
 RunLocal = Annotated[
     bool,
@@ -73,7 +73,7 @@ def run(values: dict[str, Any], runs_root: Path, device: Device, parallel: int) 
     require_torch()
     placement = place({c["index"]: c["config"] for c in values["configs"]}, device)
     if placement.warning:
-        console.print(f"[yellow]warning:[/] {placement.warning}", highlight=False)
+        warning(placement.warning)
     sweep = LocalSweep.of(values, placement)
     store = new_launch(runs_root, values)
     folder = store.path.parent

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from deploy.commands import options as o
-from deploy.console import console, log
+from deploy.console import console, escape, log, say
 from deploy.deployer import connect
 from deploy.errors import NodesError
 from deploy.nodepools import node_pools
@@ -71,14 +71,15 @@ def nodes(
         )
     else:
         for pool, members in report.pools.items():
-            console.print(f"{pool:<20} {len(members)} nodes {', '.join(members)}", highlight=False)
+            say(f"{pool:<20} {len(members)} nodes {', '.join(members)}")
         for fix in report.fixes:
             console.print(
-                f"[yellow]{fix.node}[/] (pool {fix.pool}) lacks labels {fix.labels or '-'} taints {fix.taints or '-'}",
+                f"[yellow]{escape(fix.node)}[/] (pool {escape(fix.pool)}) "
+                f"lacks labels {escape(str(fix.labels or '-'))} taints {escape(str(fix.taints or '-'))}",
                 highlight=False,
             )
         if report.unassigned:
-            console.print(f"[dim]not in any pool: {', '.join(report.unassigned)}[/]", highlight=False)
+            console.print(f"[dim]not in any pool: {escape(', '.join(report.unassigned))}[/]", highlight=False)
     if not report.ok:
         empty = [p for p, m in report.pools.items() if not m]
         raise NodesError(
