@@ -104,7 +104,7 @@ def run_config(a: argparse.Namespace) -> RunConfig:
     if workers is None:
         workers = config.sized_workers(a.concurrency, max(1, a.connections_per_worker))
     processors = a.record_processors if a.record_processors is not None else config.sized_record_processors(workers)
-    load = f"concurrency{a.concurrency}" if a.concurrency else f"rate{a.request_rate:g}"
+    load = f"concurrency{a.concurrency}" if a.concurrency else f"rate{a.request_rate or 0:g}"
     name = a.name or f"{a.model.replace('/', '_')}-{a.endpoint_type}-{load}-{time.strftime('%Y%m%d-%H%M%S')}"
     cfg = RunConfig(endpoint=a.endpoint, model=a.model, endpoint_type=a.endpoint_type, streaming=a.streaming,
                     concurrency=a.concurrency, request_rate=a.request_rate, arrival=a.arrival, duration=a.duration,

@@ -12,7 +12,6 @@ in-flight requests past the grace period are cancelled and recorded as cancelled
 until one record per credit has arrived: sent = recorded + errors, or the run fails."""
 
 import asyncio
-import json
 import logging
 import math
 import os
@@ -322,8 +321,8 @@ class Controller:
             if kind == wire.RECORDS:
                 lines = []
                 for record in body:
-                    if self.aggregate.add(record) and record["metadata"]["benchmark_phase"] == "profiling":
-                        lines.append(json.dumps(record, separators=(",", ":")))
+                    if self.aggregate.add(record) and record[1] == "profiling":
+                        lines.append(record[7])
                         self.observe(record)
                 if lines:
                     self.jsonl.write("\n".join(lines) + "\n")
@@ -389,15 +388,15 @@ class Controller:
 
     # -- live view and the end -----------------------------------------------------------------------
 
-    def observe(self, record: dict) -> None:
-        if record["error"] is not None:
+    def observe(self, record: list) -> None:
+        _, _, error, values, *_ = record
+        if error is not None:
             self.window_errors += 1
             return
-        metrics = record["metrics"]
-        if "time_to_first_token" in metrics:
-            self.window["ttft"].append(metrics["time_to_first_token"]["value"])
-        if "inter_token_latency" in metrics:
-            self.window["itl"].append(metrics["inter_token_latency"]["value"])
+        if "time_to_first_token" in values:
+            self.window["ttft"].append(values["time_to_first_token"])
+        if "inter_token_latency" in values:
+            self.window["itl"].append(values["inter_token_latency"])
 
     async def live_view(self) -> None:
         last_done, last_t = 0, time.monotonic()

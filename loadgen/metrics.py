@@ -48,24 +48,25 @@ def distribution(values: Sequence[float]) -> dict[str, float]:
 
 def sse_events(chunks: list[list]) -> list[tuple[int, str]]:
     """(arrival ns, data payload) of each server-sent event; an event arrives with the read that
-    completed it. `chunks` are the worker's [offset_ns, text] reads in order."""
+    completed it. `chunks` are the worker's [offset_ns, bytes] reads in order."""
     events: list[tuple[int, str]] = []
-    buffer = ""
-    for at, text in chunks:
-        buffer += text
+    buffer = b""
+    for at, data in chunks:
+        buffer += data
         while True:
             # SSE events end at a blank line; accept \r\n too.
-            cut = buffer.find("\n\n")
-            alt = buffer.find("\r\n\r\n")
+            cut = buffer.find(b"\n\n")
+            alt = buffer.find(b"\r\n\r\n")
             if cut < 0 and alt < 0:
                 break
             if alt >= 0 and (cut < 0 or alt < cut):
                 block, buffer = buffer[:alt], buffer[alt + 4:]
             else:
                 block, buffer = buffer[:cut], buffer[cut + 2:]
-            data = "\n".join(line[5:].lstrip() for line in block.splitlines() if line.startswith("data:"))
-            if data:
-                events.append((at, data))
+            text = block.decode("utf-8", "replace")
+            payload = "\n".join(line[5:].lstrip() for line in text.splitlines() if line.startswith("data:"))
+            if payload:
+                events.append((at, payload))
     return events
 
 
@@ -102,7 +103,7 @@ def responses(raw: dict) -> list[tuple[int, str]]:
             if text:
                 out.append((at, text))
         return out
-    body = "".join(text for _, text in raw["chunks"])
+    body = b"".join(data for _, data in raw["chunks"]).decode("utf-8", "replace")
     try:
         payload = json.loads(body)
     except json.JSONDecodeError:
@@ -164,6 +165,18 @@ def process(raw: dict, processor_id: str) -> dict:
     }
 
 
+def compact(record: dict) -> list:
+    """What the records manager needs of a record: [session, phase, error key or None, scalar metrics,
+    start, end, error ISL, the JSONL line]. The line is encoded here, in the scaled-out role."""
+    meta = record["metadata"]
+    error = record["error"]
+    key = None if error is None else [error.get("code"), error.get("type"), error.get("message")]
+    values = {tag: m["value"] for tag, m in record["metrics"].items() if tag in RECORD_METRICS}
+    error_isl = record["metrics"].get("error_isl", {}).get("value") if error is not None else None
+    return [meta["session_num"], meta["benchmark_phase"], key, values, meta["request_start_ns"],
+            meta["request_end_ns"], error_isl, json.dumps(record, separators=(",", ":"))]
+
+
 class Aggregate:
     """The records manager's running totals; per-request values kept for the percentiles."""
 
@@ -182,29 +195,26 @@ class Aggregate:
     def error_count(self) -> int:
         return sum(self.errors.values())
 
-    def add(self, record: dict) -> bool:
-        """Count one record; False (and nothing counted) for a session already recorded."""
-        meta = record["metadata"]
-        if meta["session_num"] in self.seen:
+    def add(self, compact_record: list) -> bool:
+        """Count one record (as `compact` made it); False, and nothing counted, for a session
+        already recorded."""
+        session, phase, error, values, start, end, error_isl, _ = compact_record
+        if session in self.seen:
             self.duplicates += 1
             return False
-        self.seen.add(meta["session_num"])
-        if meta["benchmark_phase"] == "warmup":
+        self.seen.add(session)
+        if phase == "warmup":
             self.warmup += 1
             return True
-        error = record["error"]
         if error is not None:
-            key = (error.get("code"), error.get("type"), error.get("message"))
+            key = tuple(error)
             self.errors[key] = self.errors.get(key, 0) + 1
-            isl = record["metrics"].get("error_isl")
-            if isl:
-                self.error_isl.append(isl["value"])
+            if error_isl is not None:
+                self.error_isl.append(error_isl)
             return True
         self.ok += 1
-        for tag, metric in record["metrics"].items():
-            if tag in self.values:
-                self.values[tag].append(metric["value"])
-        start, end = meta["request_start_ns"], meta["request_end_ns"]
+        for tag, value in values.items():
+            self.values[tag].append(value)
         self.first_start = start if self.first_start is None else min(self.first_start, start)
         self.last_end = end if self.last_end is None else max(self.last_end, end)
         return True

@@ -10,7 +10,7 @@ import zmq.asyncio
 
 from loadgen import wire
 from loadgen.config import Ports
-from loadgen.metrics import process
+from loadgen.metrics import compact, process
 
 log = logging.getLogger("loadgen.record_processor")
 
@@ -42,7 +42,7 @@ async def serve(host: str, ports: Ports, processor_id: str | None = None) -> dic
                     except zmq.Again:
                         break
                     _, batch = wire.unpack(frames)
-                    await out.send_multipart(wire.pack(wire.RECORDS, [process(r, pid) for r in batch]))
+                    await out.send_multipart(wire.pack(wire.RECORDS, [compact(process(r, pid)) for r in batch]))
                     processed += len(batch)
             if bus in ready:
                 await bus.recv_multipart()

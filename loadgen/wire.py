@@ -1,9 +1,11 @@
-"""What the roles send each other over ZMQ: multipart [kind, JSON body] messages, and the sockets."""
+"""What the roles send each other over ZMQ: multipart [kind, msgpack body] messages, and the sockets.
+msgpack rather than JSON: raw responses travel as bytes (no decoding in the worker) and a record
+costs a few microseconds to encode, not tens."""
 
-import json
 import resource
 from typing import Any
 
+import msgpack
 import zmq
 
 # controller ROUTER <-> worker DEALER
@@ -21,11 +23,11 @@ SHUTDOWN = b"shutdown"
 
 
 def pack(kind: bytes, body: Any = None) -> list[bytes]:
-    return [kind, json.dumps(body, separators=(",", ":")).encode()]
+    return [kind, msgpack.packb(body, use_bin_type=True)]
 
 
 def unpack(frames: list[bytes]) -> tuple[bytes, Any]:
-    return frames[0], json.loads(frames[1]) if len(frames) > 1 and frames[1] else None
+    return frames[0], msgpack.unpackb(frames[1], raw=False) if len(frames) > 1 else None
 
 
 def tcp(host: str, port: int) -> str:
