@@ -37,6 +37,8 @@ log = logging.getLogger("loadgen.controller")
 STARTUP_TIMEOUT_S = 60.0
 RECORDS_TIMEOUT_S = 30.0
 BYE_TIMEOUT_S = 15.0
+# Past --request-timeout, how long credits may stay out before the run calls a worker lost.
+STALL_S = 30.0
 
 
 @dataclass
@@ -338,10 +340,17 @@ class Controller:
         """Until every credit is back (cancelling past the grace period) and every record is in."""
         grace_end = None
         cancelled = False
+        progress = (self.returned, time.monotonic())
         while True:
             failure = self.child_failure()
             if failure:
                 raise LoadgenError(failure)
+            if self.returned != progress[0]:
+                progress = (self.returned, time.monotonic())
+            elif self.issued > self.returned and time.monotonic() - progress[1] > self.cfg.request_timeout + STALL_S:
+                # Every request times out by then: credits that never come back went with a worker.
+                raise LoadgenError(f"{self.issued - self.returned} credits not returned for "
+                                   f"{time.monotonic() - progress[1]:.0f} s: a worker is gone")
             if issuer.done() and issuer.exception():
                 raise issuer.exception()
             done_issuing = issuer.done() and not self.may_issue()

@@ -85,15 +85,16 @@ def run(cfg: RunConfig, artifacts: Path, *, single_process: bool, live_interval:
 
             controller = Controller(cfg, ports, "127.0.0.1", out_dir, live_interval=live_interval, mode=mode,
                                     child_failure=child_failure)
-            try:
-                return runner.run(controller.run())
-            finally:
-                for _, proc in children:
-                    try:
-                        proc.wait(10)
-                    except subprocess.TimeoutExpired:
-                        proc.terminate()
-                        proc.wait(5)
+            outcome = runner.run(controller.run())
+            # After a clean end every role has said bye and exits by itself; on failure the
+            # ExitStack kills what is left at once.
+            for _, proc in children:
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.terminate()
+                    proc.wait(5)
+            return outcome
 
 
 def _spawn(cfg: RunConfig, ports: Ports, logs: Path, stack: ExitStack) -> list[tuple[str, subprocess.Popen]]:

@@ -1,6 +1,12 @@
 """Errors, cancellation, request rate and a dataset file: each request still accounted for once."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 from loadgen_cases import within
 
@@ -62,3 +68,30 @@ def test_dataset_file_sets_prompts_and_output_lengths(loadgen, target, tmp_path)
         assert by_session[session]["output_sequence_length"]["value"] == osl
     assert within(run.summary["output_sequence_length"]["avg"], 4, 0)
     assert run.summary["tokenizer"].startswith("loadgen-words")
+
+
+def test_a_worker_killed_mid_run_fails_the_run_in_one_line(target, tmp_path):
+    endpoint = target("--ttft-ms", "100", "--itl-ms", "100", "--output-tokens", "50")
+    run = subprocess.Popen(
+        [sys.executable, "-m", "loadgen", "run", "--endpoint", endpoint.url, "--model", "m", "--streaming",
+         "--concurrency", "4", "--requests", "8", "--workers", "2", "--record-processors", "1",
+         "--artifacts", str(tmp_path), "--name", "killed", "--live-interval", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        log = tmp_path / "killed" / "logs" / "loadgen.log"
+        deadline = time.monotonic() + 60
+        while "worker_0 connected" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline and run.poll() is None, "the run did not start"
+            time.sleep(0.1)
+        children = Path(f"/proc/{run.pid}/task/{run.pid}/children").read_text().split()
+        worker = next(int(pid) for pid in children
+                      if b"worker_0" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"))
+        os.kill(worker, signal.SIGKILL)
+        _, err = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 1
+    assert err.strip().splitlines()[-1] == (
+        f"loadgen: error: worker_0 exited early with code -9; see {tmp_path / 'killed' / 'logs' / 'worker_0.log'}")
