@@ -6,6 +6,7 @@ input_sequence_length (tokens), inter_token_latency = (request_latency - TTFT) /
 output_token_throughput_per_user = 1000 / ITL. Over the run: request_throughput and
 output_token_throughput over benchmark_duration (first request start to last response end)."""
 
+import bisect
 import itertools
 import json
 import math
@@ -46,10 +47,33 @@ def distribution(values: Sequence[float]) -> dict[str, float]:
     return out
 
 
-def sse_events(chunks: list[list]) -> list[tuple[int, str]]:
+def sse_events(chunks: list[list]) -> list[tuple[int, bytes | str]]:
     """(arrival ns, data payload) of each server-sent event; an event arrives with the read that
     completed it. `chunks` are the worker's [offset_ns, bytes] reads in order."""
-    events: list[tuple[int, str]] = []
+    if any(b"\r" in data for _, data in chunks):
+        return _sse_events_crlf(chunks)
+    # The common case in C-level splits: the whole body split at blank lines, each event placed in
+    # the read where it ends (by the reads' cumulative lengths).
+    body = b"".join(data for _, data in chunks)
+    ends = list(itertools.accumulate(len(data) for _, data in chunks))
+    events: list[tuple[int, bytes | str]] = []
+    position = 0
+    blocks = body.split(b"\n\n")
+    for block in blocks[:-1]:  # the last piece has no blank line after it: not a complete event
+        position += len(block) + 2
+        if block.startswith(b"data:") and b"\n" not in block:
+            payload: bytes | str = block[5:].lstrip()
+        else:
+            text = block.decode("utf-8", "replace")
+            payload = "\n".join(line[5:].lstrip() for line in text.split("\n") if line.startswith("data:"))
+        if payload:
+            events.append((chunks[bisect.bisect_left(ends, position)][0], payload))
+    return events
+
+
+def _sse_events_crlf(chunks: list[list]) -> list[tuple[int, bytes | str]]:
+    """The general parser (events may end in \\r\\n\\r\\n), read by read."""
+    events: list[tuple[int, bytes | str]] = []
     buffer = b""
     for at, data in chunks:
         buffer += data
@@ -91,12 +115,12 @@ def responses(raw: dict) -> list[tuple[int, str]]:
     if raw["streaming"]:
         out = []
         for at, data in sse_events(raw["chunks"]):
-            if data == "[DONE]":
+            if data in (b"[DONE]", "[DONE]"):
                 continue
             try:
                 payload = json.loads(data)
             except json.JSONDecodeError:
-                raise ResponseError(f"unreadable stream event: {data[:120]}") from None
+                raise ResponseError(f"unreadable stream event: {data[:120]!r}") from None
             if isinstance(payload, dict) and payload.get("error"):
                 raise ResponseError(f"error event: {json.dumps(payload['error'])[:200]}")
             text = _content(payload, True)

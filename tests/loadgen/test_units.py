@@ -114,3 +114,12 @@ def test_open_file_limit_is_raised_to_what_connections_need():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30,
                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))).stdout.split()
     assert out == [str(want), str(want)]
+
+
+def test_both_sse_parsers_agree_on_events_split_across_reads():
+    text = b": keep-alive\n\n" + _event(" a") + b"event: x\ndata: {}\n\n" + _event(" b") + b"data: [DONE]\n\n"
+    chunks = [[i + 1, text[i:i + 5]] for i in range(0, len(text), 5)]
+    fast = [(at, bytes(p) if isinstance(p, bytes) else p.encode()) for at, p in metrics.sse_events(chunks)]
+    general = [(at, p.encode()) for at, p in metrics._sse_events_crlf(chunks)]
+    assert fast == general
+    assert [p for _, p in fast][-2:] == [json.dumps({"choices": [{"delta": {"content": " b"}}]}).encode(), b"[DONE]"]
