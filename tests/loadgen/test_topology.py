@@ -6,9 +6,11 @@ import os
 import pytest
 from loadgen_cases import within
 
-# Latencies long enough that a busy 2-core machine's scheduling noise stays well under 5 %.
-TTFT_MS, ITL_MS, TOKENS = 200.0, 20.0, 8
-REQUESTS, WARMUP, CONCURRENCY = 200, 20, 20
+# Latencies long enough that a busy 2-core machine's scheduling noise stays well under 5 %: at a load
+# average of 12 a first token arrives ~10 ms late (2.5 % of 400 ms), and a last token late by d moves
+# the ITL by d / (TOKENS - 1), 5 % only when d reaches 22 ms.
+TTFT_MS, ITL_MS, TOKENS = 400.0, 50.0, 10
+REQUESTS, WARMUP, CONCURRENCY = 120, 20, 20
 LOAD = ["--streaming", "--concurrency", str(CONCURRENCY), "--requests", str(REQUESTS),
         "--warmup-requests", str(WARMUP), "--osl", str(TOKENS)]
 
