@@ -123,3 +123,17 @@ def test_both_sse_parsers_agree_on_events_split_across_reads():
     general = [(at, p.encode()) for at, p in metrics._sse_events_crlf(chunks)]
     assert fast == general
     assert [p for _, p in fast][-2:] == [json.dumps({"choices": [{"delta": {"content": " b"}}]}).encode(), b"[DONE]"]
+
+
+def test_image_and_pyproject_pin_the_same_packages():
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    extra = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]["loadgen"]
+    lines = (root / "loadgen" / "requirements.txt").read_text().splitlines()
+    pins = [line for line in lines if line and not line.startswith("#")]
+    assert all("==" in pin for pin in pins)
+    assert set(extra) <= set(pins)
+    dockerfile = (root / "loadgen" / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["python", "-m", "loadgen"]' in dockerfile and "USER 65532:65532" in dockerfile
