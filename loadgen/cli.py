@@ -131,8 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     if a.role is None:
         parser().print_help()
         return EXIT_USAGE
+    # `run` keeps the terminal for the live view and the table (its log is logs/loadgen.log); the
+    # other roles log to stderr, which is their pod's log.
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setLevel(logging.WARNING if a.role == "run" else logging.INFO)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
-                        stream=sys.stderr)
+                        handlers=[stderr])
     try:
         if a.role == "run":
             outcome = local.run(run_config(a), a.artifacts, single_process=a.single_process,

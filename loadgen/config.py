@@ -3,7 +3,7 @@
 import json
 import math
 import socket
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -60,7 +60,6 @@ class RunConfig:
     request_timeout: float = 600.0
     seed: int = 0
     name: str = "run"
-    extra: dict = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -69,9 +68,20 @@ class RunConfig:
     def to_json(self) -> dict:
         return asdict(self)
 
+    def public(self) -> dict:
+        """The config for logs and exports: credentials in the URL (user:password@) left out."""
+        return {**self.to_json(), "endpoint": redact(self.endpoint)}
+
     @classmethod
     def from_json(cls, data: dict) -> "RunConfig":
         return cls(**data)
+
+
+def redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
 
 
 def resolve_url(endpoint: str, endpoint_type: str) -> str:
@@ -87,9 +97,9 @@ def check_url(endpoint: str) -> tuple[str, int]:
         parts = urlsplit(endpoint)
         port = parts.port
     except ValueError as e:
-        raise ConfigError(f"--endpoint {endpoint!r}: {e}") from None
+        raise ConfigError(f"--endpoint {redact(endpoint)!r}: {e}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"--endpoint {endpoint!r}: want an http:// or https:// URL with a host")
+        raise ConfigError(f"--endpoint {redact(endpoint)!r}: want an http:// or https:// URL with a host")
     return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
@@ -100,7 +110,8 @@ def check_reachable(endpoint: str, timeout: float = 3.0) -> None:
         with socket.create_connection((host, port), timeout=timeout):
             pass
     except OSError as e:
-        raise ConfigError(f"--endpoint {endpoint}: cannot connect to {host}:{port} ({e.strerror or e})") from None
+        reason = e.strerror or e
+        raise ConfigError(f"--endpoint {redact(endpoint)}: cannot connect to {host}:{port} ({reason})") from None
 
 
 def sized_workers(concurrency: int | None, connections_per_worker: int) -> int:

@@ -135,7 +135,6 @@ class Controller:
         self.stop_issuing = False
         self.rng = random.Random(cfg.seed)
         self.window: dict[str, list[float]] = {"ttft": [], "itl": []}
-        self.window_errors = 0
         self.ramped = False
 
     # -- the run -----------------------------------------------------------------------------------
@@ -400,7 +399,6 @@ class Controller:
     def observe(self, record: list) -> None:
         _, _, error, values, *_ = record
         if error is not None:
-            self.window_errors += 1
             return
         if "time_to_first_token" in values:
             self.window["ttft"].append(values["time_to_first_token"])

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from loadgen import __version__, tokenizer
-from loadgen.config import RunConfig
+from loadgen.config import RunConfig, redact
 from loadgen.metrics import PERCENTILES, RECORD_METRICS, Aggregate
 
 JSONL = "profile_export.jsonl"
@@ -49,8 +49,8 @@ def write(out_dir: Path, cfg: RunConfig, agg: Aggregate, *, accounting: dict, en
         "error_summary": agg.error_summary(),
         "input_config": {
             "endpoint": {"model_names": [cfg.model], "type": cfg.endpoint_type, "streaming": cfg.streaming,
-                         "url": cfg.url},
-            "loadgen": {k: v for k, v in cfg.to_json().items() if v is not None},
+                         "url": redact(cfg.url)},
+            "loadgen": {k: v for k, v in cfg.public().items() if v is not None},
         },
         # loadgen's own sections (not in AIPerf's file).
         "loadgen_version": __version__,

@@ -68,7 +68,7 @@ def run(cfg: RunConfig, artifacts: Path, *, single_process: bool, live_interval:
     logs = out_dir / "logs"
     logs.mkdir(parents=True)
     log_to(logs / "loadgen.log")
-    log.info("run %s: %s", cfg.name, json.dumps(cfg.to_json()))
+    log.info("run %s: %s", cfg.name, json.dumps(cfg.public()))
     raise_files(cfg.concurrency or cfg.connections_per_worker)
     mode = "single-process" if single_process else "distributed"
     with event_loop_runner() as runner:

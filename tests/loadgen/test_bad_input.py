@@ -88,3 +88,11 @@ def test_missing_model_is_one_line():
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "loadgen: error: the following arguments are required: --model"
+
+
+def test_credentials_in_the_url_are_not_printed(refused):
+    port = _free_port()
+    line = refused("--endpoint", f"http://user:s3cret@127.0.0.1:{port}", "--model", "m", "--concurrency", "1",
+                   "--requests", "1")
+    assert "s3cret" not in line and "user" not in line
+    assert line.startswith(f"loadgen: error: --endpoint http://***@127.0.0.1:{port}/v1/chat/completions: cannot")
