@@ -413,7 +413,8 @@ class Controller:
             done = self.recorded()
             rate = (done - last_done) / (now - last_t)
             last_done, last_t = done, now
-            parts = [f"[{now - self.t0:6.1f}s] done {done}", f"{rate:.1f} req/s",
+            phase = "warm-up " if self.warmup else ""
+            parts = [f"[{phase}{now - self.t0:6.1f}s] done {done}", f"{rate:.1f} req/s",
                      f"errors {self.aggregate.error_count}", f"in flight {self.issued - self.returned}"]
             for key, label in (("ttft", "TTFT"), ("itl", "ITL")):
                 values = sorted(self.window[key])
