@@ -5,8 +5,8 @@
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
-# CI installs the runner's extra too (torch): tests/runner runs the runner on CPU.
-export KAIML_EXTRAS=dev,runner
+# CI installs the runner's extra too (torch: tests/runner runs the runner on CPU) and the load engine's (tests/loadgen).
+export KAIML_EXTRAS=dev,runner,loadgen
 # shellcheck source=bootstrap.sh
 source "$repo/tools/bootstrap.sh"
 bash tools/build-tools.sh
