@@ -51,6 +51,18 @@ def parse(config: dict[str, Any]) -> dict[str, Any]:
             "iterations": _count(c, "iterations", 1)}
 
 
+def time_size(size: int, dtype: torch.dtype, device: torch.device, warmup: int, iterations: int) -> list[int]:
+    """Per-iteration durations (ns) of all-reducing `size` bytes, the ranks lined up by a barrier
+    first (benchmarks/allreduce_gloo.py times this against a bare loop)."""
+    buffer = torch.ones(size // torch.empty((), dtype=dtype).element_size(), dtype=dtype, device=device)
+
+    def reduce() -> None:
+        dist.all_reduce(buffer)
+
+    dist.barrier()
+    return timing.time_iterations(reduce, device, warmup, iterations)
+
+
 @register("allreduce")
 def run(config: dict[str, Any]) -> Measurement:
     spec = parse(config)
@@ -62,18 +74,11 @@ def run(config: dict[str, Any]) -> Measurement:
         torch.cuda.set_device(device)
     backend = session.process_group(device)
     dtype = DTYPES[spec["dtype"]]
-    item = torch.empty((), dtype=dtype).element_size()
     table = []
     durations: list[int] = []
     start_ns = session.start_together()
     for size in spec["sizes"]:
-        buffer = torch.ones(size // item, dtype=dtype, device=device)
-
-        def reduce(buffer: torch.Tensor = buffer) -> None:
-            dist.all_reduce(buffer)
-
-        dist.barrier()
-        durations = timing.time_iterations(reduce, device, spec["warmup"], spec["iterations"])
+        durations = time_size(size, dtype, device, spec["warmup"], spec["iterations"])
         seconds = sum(durations) / len(durations) / 1e9
         algbw, busbw = stats.bus_bandwidth(size, seconds, session.size)
         table.append({"bytes": size, "time_us": round(seconds * 1e6, 3), "algbw_gbps": stats.significant(algbw),

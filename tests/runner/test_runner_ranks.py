@@ -9,13 +9,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
 from runner import stats
+from runner.aggregate import aggregate
 from runner.errors import ConfigError
-from runner.ranks import load_spec
-from runner.result import find_result
+from runner.ranks import free_port, load_spec
+from runner.result import ORDER, find_result
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_MLP = {"model": "mlp", "batchSize": 2, "inputShape": [16], "modelArgs": {"hidden": 16, "layers": 1},
@@ -116,9 +118,36 @@ def test_a_run_spec_whose_mode_does_not_match_its_kind_is_refused(tmp_path: Path
         load_spec(path)
 
 
-def test_example_run_specs_load() -> None:
+def test_example_run_specs_load_and_match_the_schema() -> None:
+    schema = json.loads((REPO / "deploy" / "run.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
     specs = sorted((REPO / "examples" / "runs").glob("*.yaml"))
     assert len(specs) >= 4
     for path in specs:
+        validator.validate(yaml.safe_load(path.read_text()))
         spec = load_spec(path)
         assert spec.ranks and spec.run.sweep == path.stem
+    assert not validator.is_valid({"name": "x", "kind": "allreduce", "mode": "coordinated", "config": {}})
+    assert not validator.is_valid({"name": "X_1", "kind": "allreduce", "config": {}})
+
+
+def test_a_rank_of_a_world_of_one_reports_its_samples(
+    run_runner: Callable[..., Any], validate: Callable[[dict], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("JOB_COMPLETION_INDEX", "0")
+    monkeypatch.setenv("MASTER_PORT", str(free_port()))
+    code, _, record = run_runner(TINY_MLP)
+    assert code == 0
+    validate(record)
+    assert (record["rank"], record["world_size"], record["mode"]) == (0, 1, "coordinated")
+    assert record["latency_ms"] == stats.latency_stats(record["samples"]["values"])
+    assert record["start_ns"] > 0
+    total = aggregate([record])
+    assert total["latency_ms"] == record["latency_ms"] and total["start_skew_ms"] == 0
+
+
+def test_a_single_run_record_has_no_multi_rank_fields(run_runner: Callable[..., Any]) -> None:
+    _, _, record = run_runner(TINY_MLP)
+    assert list(record) == list(ORDER)
