@@ -39,8 +39,8 @@ def throughput(batch_size: int, mean_ms: float) -> float:
     """Samples per second at one batch per `mean_ms`."""
     if mean_ms <= 0:
         raise ValueError(f"mean latency {mean_ms} ms is not positive")
-    # 6 significant digits: 3 decimals lost 1e-5 of a slow model's ~50 samples/s
-    return significant(batch_size * 1000.0 / mean_ms)
+    # 6 decimals: 3 lost 1e-5 of a slow model's ~50 samples/s
+    return round(batch_size * 1000.0 / mean_ms, 6)
 
 
 def bus_bandwidth(size_bytes: int, seconds: float, ranks: int) -> tuple[float, float]:
