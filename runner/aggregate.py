@@ -107,7 +107,7 @@ def aggregate(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     durations = samples.merge(samples.decode(r.get("samples"), f"rank {r['rank']}: samples") for r in ranks)
     result.latency_ms = stats.latency_stats(durations)
     result.iterations = len(durations)
-    result.throughput = round(THROUGHPUT.get(base["kind"], sum)([r["throughput"] for r in ranks]), 3)
+    result.throughput = round(THROUGHPUT.get(base["kind"], sum)([r["throughput"] for r in ranks]), 6)
     starts = [r.get("start_ns") for r in ranks]
     if all(isinstance(s, int) for s in starts):
         result.start_skew_ms = round((max(starts) - min(starts)) / 1e6, 6)  # type: ignore[type-var,operator]

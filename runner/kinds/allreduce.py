@@ -87,7 +87,7 @@ def run(config: dict[str, Any]) -> Measurement:
     return Measurement(
         device=device_info(device, config),
         latency_ms=latency,
-        throughput=round(1000.0 / latency["mean"], 3),
+        throughput=stats.throughput(1, latency["mean"]),
         iterations=spec["iterations"],
         samples_ns=durations,
         start_ns=start_ns,
