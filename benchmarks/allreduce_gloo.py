@@ -216,9 +216,12 @@ def main() -> int:
     control: list[list[float]] = []
     if args.end_to_end:
         with tempfile.TemporaryDirectory() as tmp:
-            for _ in range(args.reps):
+            for rep in range(args.reps):  # which goes first alternates
+                if rep % 2:
+                    baseline.append(run_bare(args.ranks, args.warmup, args.iterations))
                 harness.append(run_harness(args.ranks, args.warmup, args.iterations, Path(tmp)))
-                baseline.append(run_bare(args.ranks, args.warmup, args.iterations))
+                if not rep % 2:
+                    baseline.append(run_bare(args.ranks, args.warmup, args.iterations))
         how = f"end to end, {args.reps} alternating launches"
     else:
         out = spawn(args.ranks, ["--interleaved-worker", "--reps", str(args.reps), "--warmup", str(args.warmup),
