@@ -34,6 +34,10 @@ output: one stdout line `{MARKER} <compact JSON>` (schema {SCHEMA}, runner/resul
   also written to --output FILE when given; human logs go to stderr.
   KAIML_DEVICE (cpu, cuda, cuda:1) overrides the device (default: CUDA when available).
 
+multi-rank runs (runner/README.md): WORLD_SIZE, RANK (else JOB_COMPLETION_INDEX), MASTER_ADDR,
+  MASTER_PORT; each rank prints its own record; `python -m runner.ranks --ranks N --config FILE`
+  runs N ranks here and prints their aggregate. Kinds allreduce and ddp-step run distributed.
+
 exit codes: 0 ok; 3 bad config (not retried; KAIML_CONFIG_ERROR_EXIT_CODE overrides 3);
   1 any other failure (retried); 2 bad command line.
 """
