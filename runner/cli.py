@@ -10,7 +10,7 @@ import traceback
 from pathlib import Path
 from typing import TextIO
 
-from runner import __version__, kinds
+from runner import __version__, kinds, samples, world
 from runner.config import DEFAULT_CONFIG_DIR, RunConfig, cluster_index, load_cluster, load_file
 from runner.device import device_info
 from runner.errors import EXIT_FAILURE, EXIT_OK, ConfigError, config_error_exit_code
@@ -33,6 +33,10 @@ models (kind model-latency): mlp [features], cnn [channels, height, width],
 output: one stdout line `{MARKER} <compact JSON>` (schema {SCHEMA}, runner/result.schema.json),
   also written to --output FILE when given; human logs go to stderr.
   KAIML_DEVICE (cpu, cuda, cuda:1) overrides the device (default: CUDA when available).
+
+multi-rank runs (runner/README.md): WORLD_SIZE, RANK (else JOB_COMPLETION_INDEX), MASTER_ADDR,
+  MASTER_PORT; each rank prints its own record; `python -m runner.ranks --ranks N --config FILE`
+  runs N ranks here and prints their aggregate. Kinds allreduce and ddp-step run distributed.
 
 exit codes: 0 ok; 3 bad config (not retried; KAIML_CONFIG_ERROR_EXIT_CODE overrides 3);
   1 any other failure (retried); 2 bad command line.
@@ -71,7 +75,12 @@ def execute(args: argparse.Namespace) -> tuple[Result, int]:
         run = load_file(args.config) if args.config else load_cluster()
         log.info("config %s (sweep %s, index %d, kind %s)", run.source, run.sweep, run.index, run.kind)
         measure = kinds.get(run.kind)
-        m = measure(run.config)
+        rank = world.from_env()
+        if rank is not None:
+            log.info("rank %d of %d, %s, rendezvous %s:%d", rank.rank, rank.size, kinds.mode(run.kind),
+                     rank.master_addr, rank.master_port)
+        with world.joined(rank):
+            m = measure(run.config)
         result = Result(
             sweep=run.sweep,
             index=run.index,
@@ -82,7 +91,12 @@ def execute(args: argparse.Namespace) -> tuple[Result, int]:
             latency_ms=m.latency_ms,
             throughput=m.throughput,
             iterations=m.iterations,
+            metrics=m.metrics,
         )
+        if rank is not None:
+            result.mode, result.rank, result.world_size = kinds.mode(run.kind), rank.rank, rank.size
+            result.start_ns = m.start_ns
+            result.samples = samples.encode(m.samples_ns) if m.samples_ns is not None else None
         code = EXIT_OK
     except ConfigError as e:
         log.error("bad config: %s", e)
@@ -103,9 +117,16 @@ def _failed(args: argparse.Namespace, run: RunConfig | None, started: str, statu
         device = device_info(None, config)
     except Exception:  # the record must still go out
         device = {"type": "cpu", "node": os.environ.get("NODE_NAME", ""), "hostname": "", "cpu": "", "torch": None}
-    return Result(
+    result = Result(
         sweep=sweep, index=index, kind=kind, config=config, started=started, status=status, device=device, error=error
     )
+    try:  # a failed rank still says which rank it was, so the aggregate can name it
+        rank = world.from_env()
+    except ConfigError:
+        rank = None
+    if rank is not None:
+        result.mode, result.rank, result.world_size = kinds.mode(kind), rank.rank, rank.size
+    return result
 
 
 def emit(result: Result, stdout: TextIO, output: Path | None) -> None:

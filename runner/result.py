@@ -29,6 +29,18 @@ ORDER = (
     "status",
     "error",
 )
+# Optional fields of multi-rank runs (runner/world.py, runner/aggregate.py): written only when set,
+# so a single run's record is what it always was.
+OPTIONAL = (
+    "mode",
+    "rank",
+    "world_size",
+    "start_ns",
+    "start_skew_ms",
+    "samples",
+    "metrics",
+    "ranks",
+)
 
 
 class Latency(TypedDict):
@@ -60,11 +72,19 @@ class Result:
     iterations: int | None = None
     error: str | None = None
     schema: str = SCHEMA
+    mode: str | None = None
+    rank: int | None = None
+    world_size: int | None = None
+    start_ns: int | None = None
+    start_skew_ms: float | None = None
+    samples: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
+    ranks: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The record, keys in the documented order."""
+        """The record, keys in the documented order; optional fields only when set."""
         d = asdict(self)
-        return {k: d[k] for k in ORDER}
+        return {k: d[k] for k in ORDER} | {k: d[k] for k in OPTIONAL if d[k] is not None}
 
     def to_json(self) -> str:
         """Compact, ASCII-only JSON: always one line, whatever the config's strings hold."""

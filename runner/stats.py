@@ -39,4 +39,20 @@ def throughput(batch_size: int, mean_ms: float) -> float:
     """Samples per second at one batch per `mean_ms`."""
     if mean_ms <= 0:
         raise ValueError(f"mean latency {mean_ms} ms is not positive")
-    return round(batch_size * 1000.0 / mean_ms, 3)
+    # 6 decimals: 3 lost 1e-5 of a slow model's ~50 samples/s
+    return round(batch_size * 1000.0 / mean_ms, 6)
+
+
+def bus_bandwidth(size_bytes: int, seconds: float, ranks: int) -> tuple[float, float]:
+    """(algbw, busbw) in GB/s (1e9 bytes/s) of one all-reduce of `size_bytes` across `ranks` that
+    took `seconds`, as nccl-tests define them: busbw = algbw * 2 (n - 1) / n, what each rank's link
+    carries in a ring, comparable across rank counts."""
+    if seconds <= 0:
+        raise ValueError(f"all-reduce time {seconds} s is not positive")
+    algbw = size_bytes / seconds / 1e9
+    return algbw, algbw * 2 * (ranks - 1) / ranks
+
+
+def significant(x: float, digits: int = 6) -> float:
+    """`x` to `digits` significant digits: bandwidths span 1e-4 to 1e3 GB/s."""
+    return float(f"{x:.{digits}g}")

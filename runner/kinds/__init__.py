@@ -16,7 +16,16 @@ from runner.result import Latency
 # Kind name -> the module that registers it.
 MODULES: dict[str, str] = {
     "model-latency": "runner.kinds.model_latency",
+    "allreduce": "runner.kinds.allreduce",
+    "ddp-step": "runner.kinds.ddp_step",
 }
+# Kinds that run as one torch.distributed process group across the ranks; any other kind runs
+# `coordinated` in a multi-rank run: independent processes behind a common start barrier.
+DISTRIBUTED = frozenset({"allreduce", "ddp-step"})
+
+
+def mode(kind: str) -> str:
+    return "distributed" if kind in DISTRIBUTED else "coordinated"
 
 
 @dataclass
@@ -28,6 +37,11 @@ class Measurement:
     throughput: float | None = None
     iterations: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Multi-rank runs: the durations behind latency_ms (ns, runner/samples.py), the wall time at
+    # which the measured window started (runner/barrier.py), and kind-specific figures.
+    samples_ns: list[int] | None = None
+    start_ns: int | None = None
+    metrics: dict[str, Any] | None = None
 
 
 KindRunner = Callable[[dict[str, Any]], Measurement]

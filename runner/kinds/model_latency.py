@@ -1,21 +1,25 @@
 """Kind `model-latency`: the forward-pass latency of one model at one batch size and precision.
 
 Config keys (camelCase, as in sweep files): model, modelPath, modelArgs, batchSize, inputShape,
-precision (fp32 | fp16 | bf16), warmup, iterations; gpuType, gpuCount and nodePool (where the
-config was scheduled) are accepted and recorded, not used.
+precision (fp32 | fp16 | bf16), warmup, iterations, scenario (runner/scenarios.py: single-stream,
+offline, server); gpuType, gpuCount and nodePool (where the config was scheduled) are accepted and
+recorded, not used. In a multi-rank run the warm-up runs before the start barrier and the measured
+window after it, so that the ranks' windows overlap.
 
 fp16 on CPU: refused, not silently replaced. The model runs one forward pass in fp16 first; when an
 operator has no CPU half kernel the config fails with exit code 3 naming `precision` (use bf16 or
 fp32 on CPU). Where every operator has one, it is measured as asked."""
 
 import logging
+import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from runner import models, stats, timing
+from runner import models, scenarios, stats, timing, world
 from runner.device import device_info, select_device
 from runner.errors import ConfigError, RunnerError
 from runner.kinds import Measurement, register
@@ -26,7 +30,7 @@ DEFAULTS: dict[str, Any] = {"precision": "fp32", "warmup": 10, "iterations": 100
 REQUIRED = ("model", "batchSize", "inputShape")
 # Where the config was scheduled: recorded in the result, not used to measure.
 SCHEDULING = ("gpuType", "gpuCount", "nodePool")
-KEYS = (*REQUIRED, "modelPath", "modelArgs", "precision", "warmup", "iterations", *SCHEDULING)
+KEYS = (*REQUIRED, "modelPath", "modelArgs", "precision", "warmup", "iterations", "scenario", *SCHEDULING)
 
 
 @dataclass(frozen=True)
@@ -127,14 +131,75 @@ def prepare(spec: LatencySpec, device: torch.device) -> Callable[[], object]:
 @register("model-latency")
 def run(config: dict[str, Any]) -> Measurement:
     spec = parse(config)
+    scenario = scenarios.parse(config.get("scenario"))
     device = select_device(config)
     forward = prepare(spec, device)
+    session = world.current()
     with torch.inference_mode():
-        durations = timing.time_iterations(forward, device, spec.warmup, spec.iterations)
+        warm = timing.time_iterations(forward, device, 0, spec.warmup)
+        if scenario.name == "server":
+            return _server(forward, device, spec, scenario, warm, session, config)
+        start_ns = session.start_together()
+        t0 = time.perf_counter_ns()
+        durations = timing.time_iterations(forward, device, 0, spec.iterations)
+        wall_ns = time.perf_counter_ns() - t0
     latency = stats.latency_stats(durations)
+    metrics = None
+    throughput = stats.throughput(spec.batch_size, latency["mean"])
+    if scenario.name == "offline":
+        throughput = round(spec.batch_size * spec.iterations * 1e9 / wall_ns, 3)
+        metrics = {"scenario": "offline", "wall_ms": round(wall_ns / 1e6, 6)}
     return Measurement(
         device=device_info(device, config),
         latency_ms=latency,
-        throughput=stats.throughput(spec.batch_size, latency["mean"]),
+        throughput=throughput,
         iterations=spec.iterations,
+        samples_ns=durations,
+        start_ns=start_ns,
+        metrics=metrics,
+    )
+
+
+def _server(
+    forward: Callable[[], object],
+    device: torch.device,
+    spec: LatencySpec,
+    scenario: scenarios.Scenario,
+    warm: list[int],
+    session: world.Session,
+    config: dict[str, Any],
+) -> Measurement:
+    """The server scenario's search; the figures of the highest passing rate's trial."""
+
+    def query() -> object:
+        out = forward()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return out
+
+    if not warm:
+        t0 = time.perf_counter_ns()
+        query()
+        warm = [time.perf_counter_ns() - t0]
+    starts: list[int] = []
+    found = scenarios.server_search(
+        query,
+        scenario,
+        statistics.median(warm),
+        start=lambda: starts.append(session.start_together()),
+        agree=session.all_agree,
+        stream=session.rank,
+    )
+    best = found.best or found.trials[0]
+    if found.qps is None:
+        log.warning("server scenario: even %.3f QPS misses p99 <= %s ms", scenario.min_qps, scenario.p99_bound_ms)
+    latency = stats.latency_stats(best.latencies_ns)
+    return Measurement(
+        device=device_info(device, config),
+        latency_ms=latency,
+        throughput=round((found.qps or 0.0) * spec.batch_size, 3),
+        iterations=len(best.latencies_ns),
+        samples_ns=best.latencies_ns,
+        start_ns=starts[found.trials.index(best)],
+        metrics=found.metrics(scenario),
     )

@@ -23,6 +23,10 @@ def _cpu_and_no_cluster_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "KAIML_CONFIG_DIR",
         "KAIML_SWEEP",
         "KAIML_CONFIG_ERROR_EXIT_CODE",
+        "RANK",
+        "WORLD_SIZE",
+        "MASTER_ADDR",
+        "MASTER_PORT",
     ):
         monkeypatch.delenv(name, raising=False)
 

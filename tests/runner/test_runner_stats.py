@@ -26,6 +26,9 @@ def test_rounded_to_the_nanosecond() -> None:
 def test_throughput_is_samples_per_second() -> None:
     assert throughput(8, 2.0) == 4000.0
     assert throughput(1, 0.5) == 2000.0
+    # a slow model (a loaded CPU): as precise, relatively, as a fast one
+    assert throughput(2, 39.915) == pytest.approx(2000 / 39.915, rel=1e-6)
+    assert throughput(1, 0.0082249) == pytest.approx(1000 / 0.0082249, rel=1e-6)
 
 
 @pytest.mark.parametrize("bad", [[], None])
