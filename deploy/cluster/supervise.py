@@ -190,7 +190,7 @@ class Supervisor:
         self.cluster_dir = cluster_dir
         self.out = out
         self.children: list[subprocess.Popen[bytes]] = []
-        self.restarts: dict[str, int] = {}  # restarts in a row (reset once a component stays up)
+        self.restarts: dict[str, int] = {}
         self.next_try: dict[str, float] = {}
         self.started: dict[str, float] = {}
 
@@ -202,13 +202,10 @@ class Supervisor:
         self.children = [c for c in self.children if c.poll() is None]  # reap the ones we started
         for component in components(self.cluster_dir):
             name = component.name
-            if running(component):
-                if now - self.started.get(name, -STABLE_S) >= STABLE_S:
-                    self.restarts.pop(name, None)
+            if running(component) or held(self.cluster_dir, name) or now < self.next_try.get(name, 0.0):
                 continue
-            if held(self.cluster_dir, name) or now < self.next_try.get(name, 0.0):
-                continue
-            n = self.restarts.get(name, 0)
+            # restarts in a row; one that had stayed up STABLE_S had recovered: it starts again at once
+            n = self.restarts.get(name, 0) if now - self.started.get(name, -STABLE_S) < STABLE_S else 0
             delay = min(2.0**n, MAX_DELAY_S)
             self.say(
                 f"{name} is not running: starting it (restart {n + 1} in a row; the next no sooner than {delay:.0f}s)"

@@ -5,6 +5,7 @@ from typing import Annotated
 import typer
 
 from deploy import values as env_values
+from deploy.cluster import supervise
 from deploy.cluster.local import DEFAULT_NAME, LocalCluster
 from deploy.console import log
 from deploy.nodepools import node_pools
@@ -65,12 +66,13 @@ def status(name: NameOption = DEFAULT_NAME) -> None:
     log(f"local cluster {name!r}: {state}; kubeconfig {cluster.kubeconfig}")
     for component, up in states.items():
         used = f"{rss[component] / 2**20:8.1f} MiB" if component in rss else ""
-        log(f"  {component:<24} {'running' if up else 'not running':<12} {used}")
-    log(f"  {'total':<24} {'':<12} {sum(rss.values()) / 2**20:8.1f} MiB")
+        held = " (held)" if supervise.held(cluster.cluster_dir, component) else ""
+        log(f"  {component:<24} {'running' if up else 'not running' + held:<18} {used}")
+    log(f"  {'total':<24} {'':<18} {sum(rss.values()) / 2**20:8.1f} MiB")
     if stopped or not answers:
         supervised = states.get("supervisor", False)
         log(
-            "its supervisor restarts the stopped components (backing off up to 30s); see "
+            "its supervisor restarts the stopped components that are not held (backing off up to 30s); see "
             f"{cluster.cluster_dir / 'logs'}"
             if supervised
             else f"`./deploy.sh cluster up --name {name}` restarts it from its data; see {cluster.cluster_dir / 'logs'}"

@@ -103,8 +103,9 @@ def test_cluster_status_names_a_missing_component(users: LocalCluster) -> None:
             users.wait_ready(timeout=3)
     assert degraded.returncode == 1, degraded.stderr
     assert "degraded (5 of 6 running)" in degraded.stderr, degraded.stderr
-    lines = {line.split()[0]: line.split()[1:] for line in degraded.stderr.splitlines() if line.startswith("  ")}
-    assert lines["kube-scheduler"][:2] == ["not", "running"]
+    rows = [line.removeprefix("> ").split() for line in degraded.stderr.splitlines() if line.startswith(">   ")]
+    lines = {row[0]: row[1:] for row in rows}
+    assert lines["kube-scheduler"] == ["not", "running", "(held)"]
     assert lines["kube-apiserver"][0] == "running" and lines["supervisor"][0] == "running"
     assert "kube-scheduler to be restarted" in str(not_ready.value)
 

@@ -100,4 +100,5 @@ def test_deploy_converges_after_a_30s_api_server_outage(own_cluster: LocalCluste
     # The outage outlasted the leader leases: what exited was started again, and the cluster is whole.
     assert own_cluster.running(), own_cluster.component_states()
     log = (own_cluster.cluster_dir / "logs" / "supervisor.log").read_text()
-    assert "kube-apiserver is not running: starting it" in log
+    for component in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+        assert f"{component} is not running: starting it" in log, log
