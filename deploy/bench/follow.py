@@ -98,7 +98,7 @@ class Follower:
                 self.tracker.failed(index)
                 times = f" ({self.reruns[index] + 1} times)" if self.reruns[index] else ""
                 self.tracker.reasons[index] = (
-                    f"log unavailable: pod {name}: {why}{times}"
+                    f"log unavailable: {why}{'' if name in why else f' (pod {name})'}{times}"
                     if why
                     else f"pod {name} was gone with its result before its log was read{times}"
                 )

@@ -90,7 +90,7 @@ def test_a_log_that_cannot_be_read_is_a_lost_result_then_a_failure_with_the_serv
     assert wanted is not None
     f.log(0, wanted[1], None, why)
     assert f.tracker.state[0] == FAILED and f.complete()
-    assert f.tracker.reasons[0] == f"log unavailable: pod p-r: {why} (2 times)"
+    assert f.tracker.reasons[0] == f"log unavailable: {why} (pod p-r) (2 times)"
 
 
 def test_a_pod_without_a_record_fails_its_config(tmp_path: Path) -> None:
