@@ -2,9 +2,13 @@
 
 import os
 import signal
+import socket
+import struct
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import urlparse
 
 from deploy.cluster import supervise
 from deploy.cluster.local import LocalCluster, _alive
@@ -36,13 +40,56 @@ def wait_running(cluster: LocalCluster, timeout: float = 120) -> None:
         time.sleep(0.25)
 
 
+@contextmanager
+def refusing(port: int) -> Iterator[None]:
+    """While inside, 127.0.0.1:`port` takes each connection and resets it, as a dead server's port
+    does, and stays bound: on a machine where other clusters are being made, kwokctl would otherwise
+    hand the free port of a stopped API server to one of them."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    deadline = time.monotonic() + 10
+    while True:  # a killed server's other threads may still hold its socket for a moment
+        try:
+            listener.bind(("127.0.0.1", port))
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    listener.listen(64)
+    listener.settimeout(0.2)
+    done = threading.Event()
+
+    def reset_each() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+            conn.close()
+
+    thread = threading.Thread(target=reset_each, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        listener.close()
+
+
 def restart_apiserver(cluster: LocalCluster, downtime: float) -> None:
     """Kill kube-apiserver, keep it down for `downtime` s, and return once the supervisor has started
     it again (same binary, flags, folder and environment) and it answers."""
-    with stopped(cluster, "kube-apiserver"):
+    port = urlparse(cluster.api_client().configuration.host).port
+    assert port is not None
+    with stopped(cluster, "kube-apiserver"), refusing(port):
         time.sleep(downtime)
     deadline = time.monotonic() + 60
     while not cluster.healthy():
         if time.monotonic() > deadline:
-            raise AssertionError("kube-apiserver did not come back within 60s of its outage")
+            raise AssertionError(
+                f"kube-apiserver did not come back within 60s of its outage: {cluster.component_states()}"
+            )
         time.sleep(0.1)
