@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterable
@@ -31,6 +32,13 @@ STAGES = Path(__file__).with_name("stages.yaml")
 # rate limiter alone. Large clusters raise them the same way.
 CLIENT_RATE = {"kube-api-qps": "200", "kube-api-burst": "400"}
 Log = Callable[[str], None]
+# kwokctl picks each port by counting down from 32767 to the first free one, so clusters created at
+# the same time (parallel CI jobs, a test and a benchmark) pick the same ports and one component
+# loses; ports the kernel hands out are spread over its ephemeral range instead.
+PORT_OPTIONS = (
+    "etcdPort", "etcdPeerPort", "kubeApiserverPort", "kubeControllerManagerPort", "kubeSchedulerPort",
+    "kwokControllerPort",
+)  # fmt: skip
 
 
 def _versions() -> dict[str, str]:
@@ -95,6 +103,7 @@ class LocalCluster:
             "kubectlBinary": str(bins["kubectl"]),
             "kwokControllerBinary": str(bins["kwok"]),
             "etcdBinary": str(bins["etcd"]),
+            **_free_ports(PORT_OPTIONS),
         }
         doc = {
             "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
@@ -264,6 +273,20 @@ class LocalCluster:
                 if line.startswith("VmRSS:"):
                     usage[component] = int(line.split()[1]) * 1024
         return usage
+
+
+def _free_ports(names: tuple[str, ...]) -> dict[str, int]:
+    """A port the kernel chose, free now, for each name (all held open together, so all differ)."""
+    held = []
+    try:
+        for _ in names:
+            sock = socket.socket()
+            held.append(sock)
+            sock.bind(("127.0.0.1", 0))
+        return {name: sock.getsockname()[1] for name, sock in zip(names, held, strict=True)}
+    finally:
+        for sock in held:
+            sock.close()
 
 
 def _node_ready(node: Any) -> bool:
