@@ -172,12 +172,14 @@ def stop(cluster_dir: Path, grace: float = 5) -> None:
     pid = supervisor_pid(cluster_dir)
     if pid is None:
         return
-    os.kill(pid, signal.SIGTERM)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     if alive(pid):
-        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
         while alive(pid):
             time.sleep(0.05)
 
@@ -193,6 +195,17 @@ class Supervisor:
         self.restarts: dict[str, int] = {}
         self.next_try: dict[str, float] = {}
         self.started: dict[str, float] = {}
+        self.known: tuple[int, list[Component]] = (-1, [])  # kwok.yaml's mtime and components
+
+    def components(self) -> list[Component]:
+        """kwok.yaml parsed again only when it changed (a parse costs some 40 ms of CPU)."""
+        try:
+            mtime = (self.cluster_dir / CONFIG).stat().st_mtime_ns
+        except OSError:
+            return []
+        if mtime != self.known[0]:
+            self.known = (mtime, components(self.cluster_dir))
+        return self.known[1]
 
     def say(self, message: str) -> None:
         self.out.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {message}\n")
@@ -200,7 +213,7 @@ class Supervisor:
 
     def step(self, now: float) -> None:
         self.children = [c for c in self.children if c.poll() is None]  # reap the ones we started
-        for component in components(self.cluster_dir):
+        for component in self.components():
             name = component.name
             if running(component) or held(self.cluster_dir, name) or now < self.next_try.get(name, 0.0):
                 continue
