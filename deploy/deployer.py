@@ -76,7 +76,7 @@ def connect(req: Request, values: dict[str, Any]) -> Target:
         from deploy.cluster.local import LocalCluster
 
         local = LocalCluster()
-        if not (local.exists() and local.healthy()):
+        if not local.running():  # started, or brought back from its data: never replaced
             local.up(node_pools(values), log=log)
         return Target(kubeconfig=local.kubeconfig, context=None, local=True)
     target = Target(kubeconfig=resolve_kubeconfig(req.kubeconfig, req.inputs.context), context=req.inputs.context)

@@ -38,12 +38,13 @@ def is_transient(err: BaseException) -> bool:
 async def retrying(
     attempt: Callable[[int], Awaitable[T]],
     on_retry: Callable[[int, BaseException, float], None],
-    attempts: int = 6,
+    attempts: int = 9,
     first_delay: float = 1.0,
     max_delay: float = 10.0,
 ) -> T:
     """Run attempt(1), attempt(2), ... while it fails transiently, backing off between tries
-    (1, 2, 4, 8, 10 s: about half a minute of API downtime is ridden out)."""
+    (1, 2, 4, 8, 10, 10, 10, 10 s: close to a minute of API downtime is ridden out, such as a control
+    plane restart that also costs the controller manager and the scheduler their leader leases)."""
     delay = first_delay
     for number in range(1, attempts + 1):
         try:

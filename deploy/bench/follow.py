@@ -9,6 +9,8 @@ a config's result is written once however many pods it took (retries, preemption
 Objects stay JSON dicts (deploy/bench/kube.py) and the tracker holds one entry per config, so memory
 does not grow with the number of events."""
 
+import contextlib
+import json
 import queue
 import threading
 from collections import Counter
@@ -22,6 +24,7 @@ from deploy.bench.indexes import GROUP_LABEL, SWEEP_LABEL, config_index
 from deploy.bench.pending import event_time, job_reasons, pod_reason
 from deploy.bench.store import ResultStore, result_record
 from deploy.bench.tracker import Tracker
+from deploy.errors import ClusterError
 
 WATCH_S = 60
 REFRESH_S = 0.25
@@ -80,23 +83,30 @@ class Follower:
         self.tracker.pod_phase(index, phase, pod_reason(pod) if phase == "Pending" else None)
         return None
 
-    def log(self, index: int, pod: dict[str, Any], text: str | None) -> None:
-        """The log of config `index`'s Succeeded pod (None: gone before it was read)."""
+    def log(self, index: int, pod: dict[str, Any], text: str | None, why: str | None = None) -> None:
+        """The log of config `index`'s Succeeded pod; text None: it could not be read (`why`; None: the pod
+        was gone before it was read). Either way the Job counts the index done and the result is lost:
+        the config runs again, up to max_reruns times, then fails with the reason."""
         from runner.result import find_result
 
         self.reading.discard(index)
         group = kube.get(pod, "metadata", "labels", GROUP_LABEL, default="")
         name = kube.get(pod, "metadata", "name")
-        if text is None:  # the Job counts the index done, but its result is gone
+        if text is None:
             self.spent.add(name)
             if self.reruns[index] >= self.max_reruns:
                 self.tracker.failed(index)
                 times = f" ({self.reruns[index] + 1} times)" if self.reruns[index] else ""
-                self.tracker.reasons[index] = f"pod {name} was gone with its result before its log was read{times}"
+                self.tracker.reasons[index] = (
+                    f"log unavailable: {why}{'' if name in why else f' (pod {name})'}{times}"
+                    if why
+                    else f"pod {name} was gone with its result before its log was read{times}"
+                )
                 return
             self.reruns[index] += 1
             self.lost.append(index)
-            self.tracker.pod_phase(index, "Pending", "result lost with its pod (or node) before it was read: re-run")
+            lost = f"log unavailable ({why})" if why else "result lost with its pod (or node) before it was read"
+            self.tracker.pod_phase(index, "Pending", f"{lost}: re-run")
             return
         result = find_result(text)
         if result is None:
@@ -184,6 +194,18 @@ def _stream(
 Rerun = Callable[[list[int]], dict[str, list[int]]]
 
 
+def refusal(err: Exception) -> str:
+    """One line from a failed API call: the status code and the server's own message."""
+    from kubernetes.client.rest import ApiException
+
+    if not isinstance(err, ApiException):
+        return f"{type(err).__name__}: {err}"[:300]
+    message = ""
+    with contextlib.suppress(ValueError, TypeError, AttributeError):
+        message = json.loads(err.body).get("message", "")
+    return f"{err.status} {message or err.reason or ''}".strip()[:300]
+
+
 def follow(
     api_client: Any,
     sweep: Sweep,
@@ -205,20 +227,25 @@ def follow(
     selector = f"{SWEEP_LABEL}={sweep.name}"
 
     def read_log(index: int, pod: dict[str, Any]) -> None:
+        """The pod's log to the queue, or None and why it could not be read: a refusal (4xx: the pod is
+        gone, or has no log, as on kwok's fake nodes that run no container) at once, a connection or
+        server failure after ATTEMPTS tries."""
         name = kube.get(pod, "metadata", "name")
         text: str | None = None
+        why: str | None = None
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 text = core.read_namespaced_pod_log(name, sweep.namespace, container="runner")
                 break
             except Exception as err:
-                if isinstance(err, ApiException) and err.status == 404:  # removed already (TTL, or its node went)
+                status = err.status if isinstance(err, ApiException) else None
+                if status == 404:  # removed already (TTL, or its node went)
                     break
-                if attempt == ATTEMPTS:
-                    events.put(("error", "log", err))
-                    return
+                if (status is not None and 400 <= status < 500 and status != 429) or attempt == ATTEMPTS:
+                    why = refusal(err)
+                    break
                 backoff(stop, attempt)
-        events.put(("log", str(index), (pod, text)))
+        events.put(("log", str(index), (pod, text, why)))
 
     streams = [
         ("jobs", batch.list_namespaced_job, {"label_selector": selector}),
@@ -255,14 +282,18 @@ def follow(
 def _dispatch(follower: Follower, item: tuple[str, str, Any], read: Callable[[int, dict[str, Any]], Any]) -> None:
     topic, kind, obj = item
     if topic == "error":
-        raise obj
+        raise ClusterError(
+            f"the API server failed the sweep's {kind} watch {ATTEMPTS} times in a row ({refusal(obj)}): stopped "
+            "following. The release stays installed and the results so far are kept; `bench status` shows where "
+            "the sweep is."
+        ) from obj
     if topic == "pods":
         wanted = follower.pod(kind, obj)
         if wanted:
             read(*wanted)
     elif topic == "log":
-        pod, text = obj
-        follower.log(int(kind), pod, text)
+        pod, text, why = obj
+        follower.log(int(kind), pod, text, why)
     elif topic == "jobs":
         follower.job(kind, obj)
     elif topic == "events":

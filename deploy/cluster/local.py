@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterable
@@ -16,7 +17,9 @@ from typing import Any
 import yaml
 
 from deploy import tools
+from deploy.cluster import supervise
 from deploy.cluster.nodes import apply_nodes, fake_nodes
+from deploy.cluster.supervise import alive as _alive
 from deploy.errors import ClusterError
 from deploy.nodepools import NodePool
 from deploy.paths import REPO, state_dir
@@ -29,6 +32,13 @@ STAGES = Path(__file__).with_name("stages.yaml")
 # rate limiter alone. Large clusters raise them the same way.
 CLIENT_RATE = {"kube-api-qps": "200", "kube-api-burst": "400"}
 Log = Callable[[str], None]
+# kwokctl picks each port by counting down from 32767 to the first free one, so clusters created at
+# the same time (parallel CI jobs, a test and a benchmark) pick the same ports and one component
+# loses; ports the kernel hands out are spread over its ephemeral range instead.
+PORT_OPTIONS = (
+    "etcdPort", "etcdPeerPort", "kubeApiserverPort", "kubeControllerManagerPort", "kubeSchedulerPort",
+    "kwokControllerPort",
+)  # fmt: skip
 
 
 def _versions() -> dict[str, str]:
@@ -93,6 +103,7 @@ class LocalCluster:
             "kubectlBinary": str(bins["kubectl"]),
             "kwokControllerBinary": str(bins["kwok"]),
             "etcdBinary": str(bins["etcd"]),
+            **_free_ports(PORT_OPTIONS),
         }
         doc = {
             "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
@@ -111,16 +122,42 @@ class LocalCluster:
         return path
 
     def up(self, pools: dict[str, NodePool], log: Log = print, build: bool = True) -> Path:
-        """Start the cluster (reusing a healthy one), create the pools' fake nodes, wait until
-        it schedules; return the kubeconfig path."""
+        """Start the cluster, or bring an existing one back from its data (every component that is
+        not running started again, by its supervisor); create the pools' fake nodes, wait until it
+        schedules; return the kubeconfig path. Never removes a cluster: only `down` does."""
         bins = tools.ensure(tools.CONTROL_PLANE, build=build)
-        if self.exists() and not self.healthy():
-            log(f"removing stale local cluster {self.name!r}")
-            self.down()
-        if not self.exists():
-            log(f"starting local control plane {self.name!r} (Kubernetes {_versions()['KUBERNETES_VERSION']})")
-            cfg = self._config_file(bins)
-            started = time.monotonic()
+        if self.exists():
+            if stopped := self.stopped_components():
+                log(f"local cluster {self.name!r}: {', '.join(stopped)} not running: restarting from its data")
+        elif self.cluster_dir.exists():
+            raise ClusterError(
+                f"{self.cluster_dir} holds a local cluster {self.name!r} that was never completed (no kubeconfig): "
+                f"remove it with `./deploy.sh cluster down --name {self.name}`, then start again."
+            )
+        else:
+            self._create(bins, log)
+        supervise.launch(self.cluster_dir)
+        from kubernetes import client
+
+        nodes = fake_nodes(pools)
+        try:
+            self.wait_ready(log, nodes=False)
+            log(f"creating {len(nodes)} fake nodes from {len(pools)} node pools")
+            apply_nodes(client.CoreV1Api(self.api_client()), nodes)
+            self.wait_ready(log)
+        except ClusterError as err:
+            raise ClusterError(
+                f"{err} Its components' logs are in {self.cluster_dir / 'logs'}; `./deploy.sh cluster status "
+                f"--name {self.name}` lists them. Its data is kept: only `./deploy.sh cluster down --name {self.name}` "
+                "removes it."
+            ) from None
+        return self.kubeconfig
+
+    def _create(self, bins: dict[str, Path], log: Log) -> None:
+        log(f"starting local control plane {self.name!r} (Kubernetes {_versions()['KUBERNETES_VERSION']})")
+        cfg = self._config_file(bins)
+        started = time.monotonic()
+        try:
             # kwokctl's own log is JSON noise on success; it is shown when creation fails.
             self._kwokctl(
                 "create",
@@ -133,19 +170,16 @@ class LocalCluster:
                 "3m",
                 capture=True,
             )
-            log(f"control plane answered after {time.monotonic() - started:.1f}s")
-        from kubernetes import client
-
-        nodes = fake_nodes(pools)
-        log(f"creating {len(nodes)} fake nodes from {len(pools)} node pools")
-        apply_nodes(client.CoreV1Api(self.api_client()), nodes)
-        self.wait_ready(log)
-        return self.kubeconfig
+        except ClusterError:
+            self.down()  # what this call half-created, never a cluster that was there before
+            raise
+        log(f"control plane answered after {time.monotonic() - started:.1f}s")
 
     def down(self) -> None:
         """Stop every process of the cluster and remove its state; a no-op when there is none."""
         if not self.cluster_dir.exists():
             return
+        supervise.stop(self.cluster_dir)  # first: it would restart what is being stopped
         pids = self._pids()
         # A half-created or crashed cluster can confuse kwokctl; the pids below go regardless.
         with contextlib.suppress(ClusterError):
@@ -178,9 +212,10 @@ class LocalCluster:
         except Exception:
             return False
 
-    def wait_ready(self, log: Log = print, timeout: float = 180) -> None:
-        """Ready means: the API answers, every fake node is Ready, and the controller manager has
-        made the default ServiceAccount (without it no pod is admitted)."""
+    def wait_ready(self, log: Log = print, timeout: float = 180, nodes: bool = True) -> None:
+        """Ready means: every component runs, the API answers, every fake node is Ready, and the
+        controller manager has made the default ServiceAccount (without it no pod is admitted).
+        With nodes=False: the API answers."""
         from kubernetes import client
         from kubernetes.client.rest import ApiException
 
@@ -189,13 +224,17 @@ class LocalCluster:
         waiting_for = "the API server"
         while time.monotonic() < deadline:
             try:
-                nodes = core.list_node().items
-                not_ready = [n.metadata.name for n in nodes if not _node_ready(n)]
-                if not_ready:
+                listed = core.list_node(_request_timeout=10).items
+                if not nodes:
+                    return
+                not_ready = [n.metadata.name for n in listed if not _node_ready(n)]
+                if stopped := self.stopped_components():
+                    waiting_for = f"{', '.join(stopped)} to be restarted"
+                elif not_ready:
                     waiting_for = f"{len(not_ready)} nodes to become Ready"
                 else:
-                    core.read_namespaced_service_account("default", "default")
-                    log(f"local cluster {self.name!r} is ready: {len(nodes)} nodes")
+                    core.read_namespaced_service_account("default", "default", _request_timeout=10)
+                    log(f"local cluster {self.name!r} is ready: {len(listed)} nodes")
                     return
             except ApiException as err:
                 waiting_for = "the default ServiceAccount" if err.status == 404 else f"the API ({err.reason})"
@@ -206,10 +245,26 @@ class LocalCluster:
             f"local cluster {self.name!r} not ready after {timeout:.0f}s: still waiting for {waiting_for}."
         )
 
+    def component_states(self) -> dict[str, bool]:
+        """Each component kwokctl made (etcd, kube-apiserver, ...) and the supervisor: running or not."""
+        states = {c.name: supervise.running(c) for c in supervise.components(self.cluster_dir)}
+        states["supervisor"] = supervise.supervisor_pid(self.cluster_dir) is not None
+        return states
+
+    def stopped_components(self) -> list[str]:
+        return [name for name, up in self.component_states().items() if not up]
+
+    def running(self) -> bool:
+        """Whole: every component and the supervisor run, and the API answers."""
+        return self.exists() and not self.stopped_components() and self.healthy()
+
     def memory_rss(self) -> dict[str, int]:
         """Resident memory (bytes) of each control-plane process, from /proc."""
         usage = {}
-        for component, pid in self._pids().items():
+        pids = {**self._pids(), "supervisor": supervise.supervisor_pid(self.cluster_dir)}
+        for component, pid in pids.items():
+            if pid is None or not _alive(pid):
+                continue
             try:
                 status = Path(f"/proc/{pid}/status").read_text()
             except OSError:
@@ -220,17 +275,22 @@ class LocalCluster:
         return usage
 
 
+def _free_ports(names: tuple[str, ...]) -> dict[str, int]:
+    """A port the kernel chose, free now, for each name (all held open together, so all differ)."""
+    held = []
+    try:
+        for _ in names:
+            sock = socket.socket()
+            held.append(sock)
+            sock.bind(("127.0.0.1", 0))
+        return {name: sock.getsockname()[1] for name, sock in zip(names, held, strict=True)}
+    finally:
+        for sock in held:
+            sock.close()
+
+
 def _node_ready(node: Any) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in (node.status.conditions or []))
-
-
-def _alive(pid: int) -> bool:
-    """True while the process runs (a zombie waiting to be reaped counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _stop(pids: Iterable[int], grace: float = 10) -> None:

@@ -98,19 +98,27 @@ def run_cmd(
     )
 
     def rerun(lost: list[int]) -> dict[str, list[int]]:
-        """Configs whose results went with their pods: the release gets a Job that runs them again."""
+        """Configs whose results were lost (their pods' logs gone or unreadable): the release gets a Job that
+        runs them again."""
         nonlocal values
         values, added = with_rerun(values, lost)
         install(helm, chart, values, release_namespace, timeout)
         (store.path.parent / "values.json").write_text(json.dumps(values, indent=2))
-        log(f"{len(lost)} results lost with their pods (or nodes) before they were read: running configs "
+        log(f"{len(lost)} results lost (their pods' logs gone or unreadable): running configs "
             f"{', '.join(map(str, sorted(lost)))} again as {', '.join(added)}")  # fmt: skip
         return added
 
     display = Display(len(sweep.configs))
     with display.live:
         tracker = follow(api_client, sweep, store, display.update, rerun, values["backoffLimitPerIndex"])
-    raise typer.Exit(summary(tracker, name, store.path.parent))
+    code = summary(tracker, name, store.path.parent)
+    if target.local and any(why.startswith("log unavailable") for why in tracker.reasons.values()):
+        console.print(
+            "note: the local control plane's nodes are kwok's fake nodes: their pods run no container and leave no "
+            "log, so no result (`bench run --local` runs the configs on this machine).",
+            highlight=False,
+        )
+    raise typer.Exit(code)
 
 
 @app.command("status")

@@ -5,6 +5,7 @@ from typing import Annotated
 import typer
 
 from deploy import values as env_values
+from deploy.cluster import supervise
 from deploy.cluster.local import DEFAULT_NAME, LocalCluster
 from deploy.console import log
 from deploy.nodepools import node_pools
@@ -20,7 +21,7 @@ NameOption = Annotated[str, typer.Option("--name", help="Name of the local clust
 
 
 def local_cluster_up(env: str, name: str = DEFAULT_NAME) -> LocalCluster:
-    """Start (or reuse) the local cluster with fake nodes for ENV's node pools."""
+    """Start the local cluster (or bring it back from its data) with fake nodes for ENV's node pools."""
     cluster = LocalCluster(name)
     cluster.up(node_pools(env_values.load_environment(env)), log=log)
     return cluster
@@ -28,7 +29,8 @@ def local_cluster_up(env: str, name: str = DEFAULT_NAME) -> LocalCluster:
 
 @app.command("up")
 def up(env: EnvOption = "dev", name: NameOption = DEFAULT_NAME) -> None:
-    """Start (or reuse) the local cluster with fake nodes for ENV's node pools; print its kubeconfig path."""
+    """Start the local cluster with fake nodes for ENV's node pools; print its kubeconfig path. An existing
+    cluster is reused, its stopped components started again from its data (it is never replaced)."""
     cluster = local_cluster_up(env, name)
     typer.echo(cluster.kubeconfig)
     log(f"use it with: export KUBECONFIG={cluster.kubeconfig}")
@@ -36,21 +38,43 @@ def up(env: EnvOption = "dev", name: NameOption = DEFAULT_NAME) -> None:
 
 @app.command("down")
 def down(name: NameOption = DEFAULT_NAME) -> None:
-    """Stop the local cluster and delete its state (a no-op when there is none)."""
+    """Stop the local cluster and delete its state (a no-op when there is none): the only command that
+    removes a cluster."""
     LocalCluster(name).down()
     log(f"local cluster {name!r} removed")
 
 
 @app.command("status")
 def status(name: NameOption = DEFAULT_NAME) -> None:
-    """Say whether the local cluster runs, where its kubeconfig is and how much memory it uses."""
+    """Say whether the local cluster runs (each component, and its supervisor, running or not), where
+    its kubeconfig is and how much memory it uses. Exit 0 when it is whole, 1 otherwise (missing, degraded
+    or not answering). Reads only: a cluster in trouble is reported, not changed."""
     cluster = LocalCluster(name)
     if not cluster.exists():
         log(f"local cluster {name!r} does not exist (start it with `./deploy.sh cluster up`)")
         raise typer.Exit(1)
-    state = "running" if cluster.healthy() else "not answering"
+    states = cluster.component_states()
+    stopped = [c for c, up in states.items() if not up]
+    answers = cluster.healthy()
+    if not answers:
+        state = "not answering"
+    elif stopped:
+        state = f"degraded ({len(states) - len(stopped)} of {len(states)} running)"
+    else:
+        state = "running"
     rss = cluster.memory_rss()
     log(f"local cluster {name!r}: {state}; kubeconfig {cluster.kubeconfig}")
-    for component, used in sorted(rss.items()):
-        log(f"  {component:<24} {used / 2**20:8.1f} MiB")
-    log(f"  {'total':<24} {sum(rss.values()) / 2**20:8.1f} MiB")
+    for component, up in states.items():
+        used = f"{rss[component] / 2**20:8.1f} MiB" if component in rss else ""
+        held = " (held)" if supervise.held(cluster.cluster_dir, component) else ""
+        log(f"  {component:<24} {'running' if up else 'not running' + held:<18} {used}")
+    log(f"  {'total':<24} {'':<18} {sum(rss.values()) / 2**20:8.1f} MiB")
+    if stopped or not answers:
+        supervised = states.get("supervisor", False)
+        log(
+            "its supervisor restarts the stopped components that are not held (backing off up to 30s); see "
+            f"{cluster.cluster_dir / 'logs'}"
+            if supervised
+            else f"`./deploy.sh cluster up --name {name}` restarts it from its data; see {cluster.cluster_dir / 'logs'}"
+        )
+        raise typer.Exit(1)

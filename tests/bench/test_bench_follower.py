@@ -76,6 +76,23 @@ def test_a_result_lost_with_its_pod_is_run_again_in_a_new_group(tmp_path: Path) 
     assert "gone with its result" in f.tracker.reasons[0]
 
 
+def test_a_log_that_cannot_be_read_is_a_lost_result_then_a_failure_with_the_server_s_reason(tmp_path: Path) -> None:
+    sweep = Sweep(name="s", namespace="ns", groups={"t4": [0]}, configs={0: {}})
+    f = Follower(sweep, ResultStore(tmp_path), max_reruns=1)
+    why = "400 no logs found for container runner"
+    wanted = f.pod("ADDED", pod("p-0", "t4", 0, "Succeeded"))
+    assert wanted is not None
+    f.log(0, wanted[1], None, why)
+    assert f.tracker.state[0] == PENDING and f.take_lost() == [0]
+    assert f.tracker.waiting(grace_s=0) == {f"log unavailable ({why}): re-run": 1}
+    f.add_groups({"t4-r1": [0]})
+    wanted = f.pod("ADDED", pod("p-r", "t4-r1", 0, "Succeeded"))
+    assert wanted is not None
+    f.log(0, wanted[1], None, why)
+    assert f.tracker.state[0] == FAILED and f.complete()
+    assert f.tracker.reasons[0] == f"log unavailable: {why} (pod p-r) (2 times)"
+
+
 def test_a_pod_without_a_record_fails_its_config(tmp_path: Path) -> None:
     f = Follower(SWEEP, ResultStore(tmp_path))
     wanted = f.pod("ADDED", pod("p-2", "t4", 1, "Succeeded"))
