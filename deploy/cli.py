@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from deploy.commands import bench, cluster, diff, nodes, plan, releases
+from deploy.commands import bench, cluster, diff, images, nodes, plan, releases
 from deploy.commands import options as o
 from deploy.console import console
 from deploy.errors import DeployError, ReleaseFailedError
@@ -25,6 +25,7 @@ app = typer.Typer(
 )
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(bench.app, name="bench")
+app.add_typer(images.app, name="images")
 app.command("plan")(plan.plan)
 app.command("diff")(diff.diff)
 app.command("status")(releases.status)

@@ -16,7 +16,9 @@ from typing import Any
 import yaml
 
 from deploy import tools
-from deploy.cluster.nodes import apply_nodes, fake_nodes
+from deploy.cluster.hostcheck import require_host
+from deploy.cluster.nodes import KWOK_ANNOTATION, apply_nodes, fake_nodes
+from deploy.cluster.realnode import RealNode
 from deploy.errors import ClusterError
 from deploy.nodepools import NodePool
 from deploy.paths import REPO, state_dir
@@ -42,6 +44,9 @@ class LocalCluster:
     # Extra kwok configuration documents (e.g. ClusterLogs: what `kubectl logs` returns for matching
     # pods), applied when the cluster is created.
     kwok_config: tuple[dict[str, Any], ...] = ()
+    # The node pool whose labels and taints a real node (kubelet + containerd, deploy/cluster/realnode.py)
+    # carries beside the fake nodes; None: fake nodes only.
+    real_node_pool: str | None = None
 
     @property
     def workdir(self) -> Path:
@@ -101,7 +106,8 @@ class LocalCluster:
             "componentsPatches": [
                 {"name": name, "extraArgs": [{"key": k, "value": v} for k, v in CLIENT_RATE.items()]}
                 for name in ("kube-controller-manager", "kube-scheduler")
-            ],
+            ]
+            + self._real_node_patches(),
         }
         path = self.workdir / f"{self.name}.kwokctl.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,9 +116,32 @@ class LocalCluster:
         path.write_text(yaml.safe_dump(doc, sort_keys=False) + "---\n" + STAGES.read_text() + extra)
         return path
 
+    def _real_node_patches(self) -> list[dict[str, Any]]:
+        """kwok manages only its own (annotated) nodes, so that it leaves a real node's pods to the
+        kubelet; the API server reaches kubelets at their InternalIP with its admin certificate
+        (signed by the cluster CA that the kubelet trusts), so `kubectl logs` works for real pods."""
+        pki = self.cluster_dir / "pki"
+        args = {
+            "kube-apiserver": {
+                "kubelet-client-certificate": str(pki / "admin.crt"),
+                "kubelet-client-key": str(pki / "admin.key"),
+                "kubelet-preferred-address-types": "InternalIP",
+            },
+            "kwok-controller": {
+                "manage-all-nodes": "false",
+                "manage-nodes-with-annotation-selector": f"{KWOK_ANNOTATION}=fake",
+            },
+        }
+        return [{"name": n, "extraArgs": [{"key": k, "value": v} for k, v in a.items()]} for n, a in args.items()]
+
+    def real_node(self) -> RealNode:
+        return RealNode(self.name)
+
     def up(self, pools: dict[str, NodePool], log: Log = print, build: bool = True) -> Path:
         """Start the cluster (reusing a healthy one), create the pools' fake nodes, wait until
         it schedules; return the kubeconfig path."""
+        if self.real_node_pool:
+            require_host()  # before anything starts: one paragraph on a host that cannot run it
         bins = tools.ensure(tools.CONTROL_PLANE, build=build)
         if self.exists() and not self.healthy():
             log(f"removing stale local cluster {self.name!r}")
@@ -139,11 +168,19 @@ class LocalCluster:
         nodes = fake_nodes(pools)
         log(f"creating {len(nodes)} fake nodes from {len(pools)} node pools")
         apply_nodes(client.CoreV1Api(self.api_client()), nodes)
+        if self.real_node_pool:
+            if self.real_node_pool not in pools:
+                raise ClusterError(
+                    f"the real node joins node pool {self.real_node_pool!r}, which the environment does not "
+                    f"define (pools: {', '.join(sorted(pools))})."
+                )
+            RealNode(self.name, pools[self.real_node_pool]).up(self.kubeconfig, self.cluster_dir / "pki", log)
         self.wait_ready(log)
         return self.kubeconfig
 
     def down(self) -> None:
         """Stop every process of the cluster and remove its state; a no-op when there is none."""
+        self.real_node().down()
         if not self.cluster_dir.exists():
             return
         pids = self._pids()

@@ -144,6 +144,9 @@ def status_cmd(
         pending = "\n".join(f"{n}: {why}" for why, n in r.pending.items())
         table.add_row(r.group, *(str(v) for v in (r.completions, r.succeeded, r.failed, r.active, r.results)), pending)
     console.print(table)
+    for r in rows:
+        for index, why in sorted(r.failures.items()):
+            console.print(f"  config {index} failed: {why}", highlight=False, soft_wrap=True)
 
 
 @app.command("results")

@@ -17,19 +17,27 @@ app = typer.Typer(
 
 EnvOption = Annotated[str, typer.Option("--env", "-e", help="Environment whose node pools become fake nodes.")]
 NameOption = Annotated[str, typer.Option("--name", help="Name of the local cluster.")]
+RealNodeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--real-node",
+        help="Also start one real node (kubelet, containerd, runc; needs root) in this node pool, with a local "
+        "image registry, e.g. --real-node cpu-optimized.",
+    ),
+]
 
 
-def local_cluster_up(env: str, name: str = DEFAULT_NAME) -> LocalCluster:
+def local_cluster_up(env: str, name: str = DEFAULT_NAME, real_node: str | None = None) -> LocalCluster:
     """Start (or reuse) the local cluster with fake nodes for ENV's node pools."""
-    cluster = LocalCluster(name)
+    cluster = LocalCluster(name, real_node_pool=real_node)
     cluster.up(node_pools(env_values.load_environment(env)), log=log)
     return cluster
 
 
 @app.command("up")
-def up(env: EnvOption = "dev", name: NameOption = DEFAULT_NAME) -> None:
+def up(env: EnvOption = "dev", name: NameOption = DEFAULT_NAME, real_node: RealNodeOption = None) -> None:
     """Start (or reuse) the local cluster with fake nodes for ENV's node pools; print its kubeconfig path."""
-    cluster = local_cluster_up(env, name)
+    cluster = local_cluster_up(env, name, real_node)
     typer.echo(cluster.kubeconfig)
     log(f"use it with: export KUBECONFIG={cluster.kubeconfig}")
 
@@ -54,3 +62,9 @@ def status(name: NameOption = DEFAULT_NAME) -> None:
     for component, used in sorted(rss.items()):
         log(f"  {component:<24} {used / 2**20:8.1f} MiB")
     log(f"  {'total':<24} {sum(rss.values()) / 2**20:8.1f} MiB")
+    real = cluster.real_node()
+    if real.exists():
+        info, running = real.info(), real.processes()
+        state = "running" if running.keys() >= {"registry", "containerd", "kubelet"} else "not running"
+        log(f"real node {info.get('node', '?')} ({info.get('ip', '?')}): {state}; processes {running}")
+        log(f"  image registry: {info.get('registry', '?')} (./deploy.sh images push --registry {info.get('registry')})")
