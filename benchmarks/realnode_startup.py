@@ -81,7 +81,10 @@ def measure(core: Any, image: str, count: int) -> tuple[list[float], list[float]
     with ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(create, n) for n in names]
         for event in stream.stream(
-            core.list_namespaced_pod, NAMESPACE, resource_version=version, label_selector="app=startup-bench",
+            core.list_namespaced_pod,
+            NAMESPACE,
+            resource_version=version,
+            label_selector="app=startup-bench",
             timeout_seconds=300,
         ):
             obj, now = event["object"], time.monotonic()

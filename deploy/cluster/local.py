@@ -174,7 +174,9 @@ class LocalCluster:
                     f"the real node joins node pool {self.real_node_pool!r}, which the environment does not "
                     f"define (pools: {', '.join(sorted(pools))})."
                 )
-            RealNode(self.name, pools[self.real_node_pool]).up(self.kubeconfig, self.cluster_dir / "pki", log)
+            real = RealNode(self.name, pools[self.real_node_pool])
+            real.up(self.kubeconfig, self.cluster_dir / "pki", log)
+            real.wait_ready(client.CoreV1Api(self.api_client()), log)
         self.wait_ready(log)
         return self.kubeconfig
 

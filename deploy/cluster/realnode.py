@@ -54,7 +54,9 @@ class RealNode:
 
     @property
     def registry(self) -> LocalRegistry:
-        return LocalRegistry(self.dir / "registry")
+        from deploy.images.build import cache_dir
+
+        return LocalRegistry(self.dir / "registry", cache_dir() / "registry")
 
     @property
     def bridge(self) -> str:
@@ -245,16 +247,51 @@ state = "{self.run_dir / "containerd"}"
         key.parent.mkdir(exist_ok=True)
         shutil.copyfile(pki / "ca.crt", _ca(self.dir))
         csr = key.with_suffix(".csr")
-        procs.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-                  + ["-keyout", str(key), "-subj", f"/O=system:nodes/CN=system:node:{node}", "-out", str(csr)])
+        procs.run(
+            [
+                "openssl",
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                str(key),
+                "-subj",
+                f"/O=system:nodes/CN=system:node:{node}",
+                "-out",
+                str(csr),
+            ]
+        )
         serial = str(int.from_bytes(os.urandom(8), "big"))
-        procs.run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(pki / "ca.crt"), "-CAkey", str(pki / "ca.key")]
-                  + ["-set_serial", serial, "-days", "365", "-out", str(cert)])
+        procs.run(
+            [
+                "openssl",
+                "x509",
+                "-req",
+                "-in",
+                str(csr),
+                "-CA",
+                str(pki / "ca.crt"),
+                "-CAkey",
+                str(pki / "ca.key"),
+                "-set_serial",
+                serial,
+                "-days",
+                "365",
+                "-out",
+                str(cert),
+            ]
+        )
         server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "local", "cluster": {"server": server, "certificate-authority": str(pki / "ca.crt")}}],
+            "clusters": [
+                {"name": "local", "cluster": {"server": server, "certificate-authority": str(pki / "ca.crt")}}
+            ],
             "users": [{"name": node, "user": {"client-certificate": str(cert), "client-key": str(key)}}],
             "contexts": [{"name": "node", "context": {"cluster": "local", "user": node}}],
             "current-context": "node",
@@ -309,13 +346,39 @@ state = "{self.run_dir / "containerd"}"
         ]
         procs.start(cmd, self.dir / "kubelet.pid", self.dir / "kubelet.log")
 
+    def wait_ready(self, core: Any, log: Log = print, timeout: float = 120) -> None:
+        """Until the kubelet has registered the node and reports it Ready (`core`: a CoreV1Api)."""
+        from kubernetes.client.rest import ApiException
+
+        name, started = self.info()["node"], time.monotonic()
+        deadline = started + timeout
+        while time.monotonic() < deadline:
+            if not procs.pid_alive(self.dir / "kubelet.pid"):
+                break
+            try:
+                node = core.read_node(name)
+                conditions = {c.type: c for c in node.status.conditions or []}
+                if "Ready" in conditions and conditions["Ready"].status == "True":
+                    log(f"real node {name} Ready after {time.monotonic() - started:.1f}s")
+                    return
+            except ApiException as err:
+                if err.status != 404:
+                    raise
+            time.sleep(0.5)
+        raise ClusterError(
+            f"the real node {name} is not Ready after {timeout:.0f}s; the end of {self.dir / 'kubelet.log'}:\n"
+            + procs.tail(self.dir / "kubelet.log")
+        )
+
     def _wait(self, ready: Callable[[], bool], what: str, logfile: Path, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if ready():
                 return
             time.sleep(0.2)
-        raise ClusterError(f"the real node: no {what} after {timeout:.0f}s; the end of {logfile}:\n{procs.tail(logfile)}")
+        raise ClusterError(
+            f"the real node: no {what} after {timeout:.0f}s; the end of {logfile}:\n{procs.tail(logfile)}"
+        )
 
     # -- down
     def down(self) -> None:

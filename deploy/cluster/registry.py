@@ -16,7 +16,10 @@ from deploy.errors import ClusterError
 
 @dataclass
 class LocalRegistry:
-    root: Path  # its storage, config, log and pid file
+    root: Path  # its config, address, log and pid file
+    # Its blobs and manifests: in the image cache by default, so that a new cluster's registry already
+    # holds what an earlier one was given (a push then sends only what changed).
+    data: Path | None = None
 
     @property
     def pidfile(self) -> Path:
@@ -52,12 +55,14 @@ class LocalRegistry:
         config = {
             "version": 0.1,
             "log": {"level": "warn", "accesslog": {"disabled": True}},
-            "storage": {"filesystem": {"rootdirectory": str(self.root / "data")}, "delete": {"enabled": True}},
+            "storage": {"filesystem": {"rootdirectory": str(self.data or self.root / "data")}},
             "http": {"addr": address},
         }
         (self.root / "config.yml").write_text(yaml.safe_dump(config))
         self.address_file.write_text(address + "\n")
-        procs.start(["docker-registry", "serve", str(self.root / "config.yml")], self.pidfile, self.root / "registry.log")
+        procs.start(
+            ["docker-registry", "serve", str(self.root / "config.yml")], self.pidfile, self.root / "registry.log"
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.answers():

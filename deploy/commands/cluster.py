@@ -67,4 +67,6 @@ def status(name: NameOption = DEFAULT_NAME) -> None:
         info, running = real.info(), real.processes()
         state = "running" if running.keys() >= {"registry", "containerd", "kubelet"} else "not running"
         log(f"real node {info.get('node', '?')} ({info.get('ip', '?')}): {state}; processes {running}")
-        log(f"  image registry: {info.get('registry', '?')} (./deploy.sh images push --registry {info.get('registry')})")
+        log(
+            f"  image registry: {info.get('registry', '?')} (./deploy.sh images push --registry {info.get('registry')})"
+        )

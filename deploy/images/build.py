@@ -44,7 +44,16 @@ def definition() -> dict[str, Any]:
 def buildah(*args: str, timeout: float = 1800) -> str:
     store = cache_dir()
     return procs.run(
-        ["buildah", "--root", str(store / "storage"), "--runroot", str(store / "run"), "--storage-driver", "vfs", *args],
+        [
+            "buildah",
+            "--root",
+            str(store / "storage"),
+            "--runroot",
+            str(store / "run"),
+            "--storage-driver",
+            "vfs",
+            *args,
+        ],
         timeout=timeout,
     )
 
@@ -106,21 +115,30 @@ def build_base(log: Log = print) -> str:
     base = spec["base"]
     tarball = cache_dir() / f"runner-base-{_base_key(spec)}.tar"
     if not tarball.exists():
-        log(f"building the runner's base root filesystem with mmdebstrap ({', '.join(base['packages'])}); "
-            "cold: a few minutes")
+        log(
+            f"building the runner's base root filesystem with mmdebstrap ({', '.join(base['packages'])}); "
+            "cold: a few minutes"
+        )
         started = time.monotonic()
         tarball.parent.mkdir(parents=True, exist_ok=True)
         partial = tarball.with_suffix(".partial.tar")
         cmd = [
-            "mmdebstrap", "--mode=root", "--variant=essential", "--quiet",
+            "mmdebstrap",
+            "--mode=root",
+            "--variant=essential",
+            "--quiet",
             "--include=" + ",".join(base["packages"]),
-            "--aptopt=APT::Install-Recommends \"false\"",
+            '--aptopt=APT::Install-Recommends "false"',
             # Documentation and translations are not needed at run time; licences stay.
-            "--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-include=/usr/share/doc/*/copyright",
-            "--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/locale/*",
+            "--dpkgopt=path-exclude=/usr/share/doc/*",
+            "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+            "--dpkgopt=path-exclude=/usr/share/man/*",
+            "--dpkgopt=path-exclude=/usr/share/locale/*",
             # Drop what torch's Debian dependencies bring but nothing loads (~400 MiB), add `python`.
-            f"--customize-hook={PRUNE} \"$1\"",
-            base["suite"], str(partial), *base["mirrors"],
+            f'--customize-hook={PRUNE} "$1"',
+            base["suite"],
+            str(partial),
+            *base["mirrors"],
         ]
         procs.run(cmd, timeout=1800)
         partial.rename(tarball)
@@ -172,8 +190,7 @@ def build_runner(tag: str, log: Log = print) -> str:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, dest)
             buildah("copy", "--chown", "0:0", ctr, str(staged), "/opt/kaiml/runner")
-        buildah("run", "--isolation", "chroot", ctr, "--",
-                "python3", "-m", "compileall", "-q", "/opt/kaiml/runner")
+        buildah("run", "--isolation", "chroot", ctr, "--", "python3", "-m", "compileall", "-q", "/opt/kaiml/runner")
         config = ["--user", spec["user"], "--workingdir", "/tmp", "--entrypoint", json.dumps(spec["entrypoint"])]
         for key, value in spec["env"].items():
             config += ["--env", f"{key}={value}"]

@@ -15,6 +15,7 @@ from deploy.cluster.local import LocalCluster
 from deploy.nodepools import node_pools, union
 from deploy.values import load_environment
 
+
 @pytest.fixture(scope="session")
 def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealCluster]:
     local = LocalCluster(NAME, real_node_pool=POOL)

@@ -10,7 +10,7 @@ from deploy.cluster.local import LocalCluster
 from deploy.paths import REPO
 
 sys.path.insert(0, str(REPO / "tests" / "bench"))
-from bench_cli import cli  # noqa: E402
+from bench_cli import cli
 
 NAME = os.environ.get("KAIML_REALNODE_CLUSTER", "kaiml-realnode-test")
 VALUES = REPO / "tests" / "fixtures" / "realnode-values.yaml"

@@ -59,7 +59,9 @@ def test_a_sweep_runs_in_real_containers_and_reports_from_their_logs(real_cluste
     listed = real_cluster.cli("bench", "results", "real-ok", "--format", "json")
     rows = json.loads(listed.stdout)
     assert sorted(r["config"] for r in rows) == [0, 1, 2]
-    records = [json.loads(line) for line in (real_cluster.runs / "bench-real-ok" / "results.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(line) for line in (real_cluster.runs / "bench-real-ok" / "results.jsonl").read_text().splitlines()
+    ]
     for record in records:
         device = record["device"]
         assert device["node"] == real_cluster.node
@@ -67,8 +69,9 @@ def test_a_sweep_runs_in_real_containers_and_reports_from_their_logs(real_cluste
         # The restricted profile, seen from inside the running container.
         assert device["uid"] == 65532
         assert device["root_read_only"] is True
-    pods = json.loads(_kubectl(real_cluster, "get", "pods", "-n", "benchmarks", "-l", "kai-ml.io/benchmark=real-ok",
-                               "-o", "json"))["items"]
+    pods = json.loads(
+        _kubectl(real_cluster, "get", "pods", "-n", "benchmarks", "-l", "kai-ml.io/benchmark=real-ok", "-o", "json")
+    )["items"]
     assert pods
     for pod in pods:
         status = pod["status"]["containerStatuses"][0]
@@ -83,7 +86,7 @@ def test_a_config_that_fails_in_its_container_says_why(real_cluster: RealCluster
     done = real_cluster.cli("bench", "run", str(sweep), *real_cluster.image_flags(), "--timeout", "5m")
     assert done.returncode == 1, done.stderr
     assert "missing.pt does not exist" in done.stderr
-    status = real_cluster.cli("bench", "status", "real-bad", *real_cluster.image_flags())
+    status = real_cluster.cli("bench", "status", "real-bad", "--env", "dev")
     assert status.returncode == 0, status.stderr
     assert "exit 3" in status.stdout + status.stderr
     assert "missing.pt does not exist" in status.stdout + status.stderr
