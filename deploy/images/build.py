@@ -205,6 +205,8 @@ def build_runner(tag: str, log: Log = print) -> str:
         buildah("commit", "--quiet", ctr, ref)
     finally:
         buildah("rm", ctr)
+    # The image this tag named before (vfs keeps a full copy of every image's root filesystem).
+    buildah("rmi", "--prune")
     log(f"built {ref} in {time.monotonic() - started:.1f}s")
     return ref
 
