@@ -398,6 +398,8 @@ state = "{self.run_dir / "containerd"}"
             result.unlink(missing_ok=True)
         _unmount_under(self.dir, self.run_dir)
         self._remove_cgroups()
+        if not _kubelets_running():
+            _remove_kubelet_chains()
         shutil.rmtree(self.dir, ignore_errors=True)
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
@@ -444,6 +446,34 @@ state = "{self.run_dir / "containerd"}"
             addrs = procs.run(["ip", "-n", ns.name, "-4", "-o", "addr"], check=False)
             if f" {self.subnet_prefix}" in addrs:
                 procs.run(["ip", "netns", "delete", ns.name], check=False)
+
+
+def _kubelets_running() -> bool:
+    """Whether any kubelet still runs here (another cluster's real node), whose chains must stay."""
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "kubelet":
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _remove_kubelet_chains() -> None:
+    """The iptables chains every kubelet makes (its canaries, and KUBE-FIREWALL, which drops packets
+    to 127.0.0.0/8 from other sources): the last real node to go removes them."""
+    for tool in ("iptables", "ip6tables"):
+        if shutil.which(tool) is None:
+            continue
+        for chain in ("INPUT", "OUTPUT"):
+            procs.run([tool, "-t", "filter", "-D", chain, "-j", "KUBE-FIREWALL"], check=False)
+        for table, chain in (
+            ("filter", "KUBE-FIREWALL"),
+            *((t, "KUBE-KUBELET-CANARY") for t in ("mangle", "filter", "nat")),
+            ("mangle", "KUBE-IPTABLES-HINT"),
+        ):
+            procs.run([tool, "-t", table, "-F", chain], check=False)
+            procs.run([tool, "-t", table, "-X", chain], check=False)
 
 
 def _ca(node_dir: Path) -> Path:

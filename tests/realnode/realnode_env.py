@@ -30,7 +30,12 @@ class RealCluster:
         return self.local.kubeconfig
 
     def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """The CLI against this cluster."""
         return cli(self.kubeconfig, self.runs, *args, timeout=timeout)
+
+    def offline(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The CLI for commands that read the runs folder only (`bench results`)."""
+        return cli(None, self.runs, *args)
 
     def image_flags(self) -> list[str]:
         """The platform's own flags: environment, the real pool's values, and the image's registry and tag."""

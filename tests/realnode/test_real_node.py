@@ -12,7 +12,7 @@ import yaml
 from realnode_env import POOL, RealCluster
 
 from deploy import tools
-from deploy.cluster import procs
+from deploy.cluster import procs, realnode
 from deploy.cluster.realnode import REAL_LABEL, RealNode
 
 pytestmark = pytest.mark.realnode
@@ -56,21 +56,23 @@ def test_a_sweep_runs_in_real_containers_and_reports_from_their_logs(real_cluste
     assert done.returncode == 0, done.stderr
     assert "3 of 3 configs have a result" in done.stderr
 
-    listed = real_cluster.cli("bench", "results", "real-ok", "--format", "json")
+    listed = real_cluster.offline("bench", "results", "real-ok", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)
     assert sorted(r["config"] for r in rows) == [0, 1, 2]
     records = [
         json.loads(line) for line in (real_cluster.runs / "bench-real-ok" / "results.jsonl").read_text().splitlines()
     ]
     for record in records:
-        device = record["device"]
+        assert record["node"] == real_cluster.node
+        device = record["result"]["device"]
         assert device["node"] == real_cluster.node
         assert device["type"] == "cpu" and device["torch"].startswith("1.13")
         # The restricted profile, seen from inside the running container.
         assert device["uid"] == 65532
         assert device["root_read_only"] is True
     pods = json.loads(
-        _kubectl(real_cluster, "get", "pods", "-n", "benchmarks", "-l", "kai-ml.io/benchmark=real-ok", "-o", "json")
+        _kubectl(real_cluster, "get", "pods", "-A", "-l", "kai-ml.io/benchmark=real-ok", "-o", "json")
     )["items"]
     assert pods
     for pod in pods:
@@ -106,3 +108,6 @@ def test_cluster_down_leaves_no_process_mount_netns_or_cgroup(real_cluster: Real
     netns = subprocess.run(["ip", "-all", "netns", "exec", "ip", "-4", "-o", "addr"], capture_output=True, text=True)
     assert node.subnet_prefix not in netns.stdout
     assert not node.dir.exists() and not node.run_dir.exists()
+    if not realnode._kubelets_running():  # the last kubelet here takes its iptables chains along
+        rules = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
+        assert "KUBE-" not in rules
