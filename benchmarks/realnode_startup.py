@@ -63,7 +63,8 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def measure(core: Any, image: str, count: int) -> tuple[list[float], list[float]]:
+def measure(core: Any, image: str, count: int, rate: float = 0) -> tuple[list[float], list[float]]:
+    """Create `count` pods (all at once, or `rate` per second) and time each one from its own creation."""
     from kubernetes import watch
 
     created: dict[str, float] = {}
@@ -72,11 +73,14 @@ def measure(core: Any, image: str, count: int) -> tuple[list[float], list[float]
     stream = watch.Watch()
     names = [f"p{i:03d}" for i in range(count)]
 
+    start = time.monotonic()
+
     def create(name: str) -> None:
+        if rate:
+            time.sleep(max(0.0, start + names.index(name) / rate - time.monotonic()))
         created[name] = time.monotonic()
         core.create_namespaced_pod(NAMESPACE, pod(name, image))
 
-    start = time.monotonic()
     version = core.list_namespaced_pod(NAMESPACE).metadata.resource_version
     with ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(create, n) for n in names]
@@ -108,6 +112,12 @@ def measure(core: Any, image: str, count: int) -> tuple[list[float], list[float]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pods", type=int, default=50)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        action="append",
+        help="pods created per second (repeatable; default: one run with all pods at once, then one at 2/s)",
+    )
     parser.add_argument("--keep", action="store_true", help="leave the cluster running afterwards")
     args = parser.parse_args()
     from kubernetes import client
@@ -125,15 +135,17 @@ def main() -> None:
         warm_start = time.monotonic()
         measure(core, image, 1)  # pulls the image: every measured pod finds it cached
         print(f"warm-up pod (image pull included) in {time.monotonic() - warm_start:.1f}s")
-        core.delete_collection_namespaced_pod(NAMESPACE, grace_period_seconds=0)
-        while core.list_namespaced_pod(NAMESPACE).items:
-            time.sleep(0.5)
-        to_running, to_result = measure(core, image, args.pods)
-        for label, values in (("create-to-Running", to_running), ("create-to-result", to_result)):
-            print(
-                f"{label}: p50 {pct(values, 0.5):.2f}s p99 {pct(values, 0.99):.2f}s "
-                f"mean {statistics.mean(values):.2f}s max {max(values):.2f}s ({len(values)} pods)"
-            )
+        for rate in args.rate or [0, 2]:
+            core.delete_collection_namespaced_pod(NAMESPACE, grace_period_seconds=0)
+            while core.list_namespaced_pod(NAMESPACE).items:
+                time.sleep(0.5)
+            to_running, to_result = measure(core, image, args.pods, rate)
+            how = f"{rate:g} pods/s" if rate else "all at once"
+            for label, values in (("create-to-Running", to_running), ("create-to-result", to_result)):
+                print(
+                    f"{how}: {label}: p50 {pct(values, 0.5):.2f}s p99 {pct(values, 0.99):.2f}s "
+                    f"mean {statistics.mean(values):.2f}s max {max(values):.2f}s ({len(values)} pods)"
+                )
     finally:
         if not args.keep:
             cluster.down()
