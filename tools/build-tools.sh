@@ -124,6 +124,14 @@ build_kubelet() {
   build_in_wrapper kubelet "$v" "$ld" "$(kubernetes_gomod)" k8s.io/kubernetes/cmd/kubelet:kubelet
 }
 
+# Cluster DNS of the real node's pods (Services, headless Services of multi-node ranks).
+build_coredns() {
+  cached coredns "$COREDNS_VERSION" coredns && return
+  log "building coredns $COREDNS_VERSION"
+  go_install coredns "$COREDNS_VERSION" "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" \
+    github.com/coredns/coredns:coredns
+}
+
 build_etcd() {
   cached etcd "$ETCD_VERSION" etcd && return
   log "building etcd $ETCD_VERSION"
@@ -171,10 +179,11 @@ link_all() {
   link_tool kwok "$KWOK_VERSION" kwok kwokctl
   link_tool kubernetes "$KUBERNETES_VERSION" kube-apiserver kube-controller-manager kube-scheduler kubectl
   link_tool kubelet "$KUBERNETES_VERSION" kubelet
+  link_tool coredns "$COREDNS_VERSION" coredns
 }
 
 tools=("$@")
-[[ ${#tools[@]} -gt 0 ]] || tools=(helm helm_docs chart_testing etcd kwok kubernetes kubelet)
+[[ ${#tools[@]} -gt 0 ]] || tools=(helm helm_docs chart_testing etcd kwok kubernetes kubelet coredns)
 start=$SECONDS
 for t in "${tools[@]}"; do "build_${t//-/_}"; done
 link_all

@@ -118,14 +118,15 @@ class LocalCluster:
 
     def _real_node_patches(self) -> list[dict[str, Any]]:
         """kwok manages only its own (annotated) nodes, so that it leaves a real node's pods to the
-        kubelet; the API server reaches kubelets at their InternalIP with its admin certificate
-        (signed by the cluster CA that the kubelet trusts), so `kubectl logs` works for real pods."""
+        kubelet; the API server reaches a kubelet at its InternalIP (kwok's nodes have only the Hostname
+        `localhost`) with its admin certificate (signed by the cluster CA that the kubelet trusts), so
+        `kubectl logs` works for real pods as for kwok's."""
         pki = self.cluster_dir / "pki"
         args = {
             "kube-apiserver": {
                 "kubelet-client-certificate": str(pki / "admin.crt"),
                 "kubelet-client-key": str(pki / "admin.key"),
-                "kubelet-preferred-address-types": "InternalIP",
+                "kubelet-preferred-address-types": "InternalIP,Hostname",
             },
             "kwok-controller": {
                 "manage-all-nodes": "false",

@@ -30,6 +30,8 @@ REAL_LABEL = "kai-ml.io/real-node"
 CNI_BIN = Path("/usr/lib/cni")
 NETNS_DIR = Path("/run/netns")
 CNI_CACHE = Path("/var/lib/cni/results")
+COMPONENTS = ("registry", "containerd", "coredns", "kubelet")
+CLUSTER_DOMAIN = "cluster.local"
 
 
 def _index(name: str) -> int:
@@ -95,7 +97,7 @@ class RealNode:
     def processes(self) -> dict[str, int]:
         """The running processes of the node, by component."""
         found = {}
-        for name in ("registry/registry", "containerd", "kubelet"):
+        for name in ("registry/registry", "containerd", "coredns", "kubelet"):
             pid = procs.read_pid(self.dir / f"{name}.pid")
             if pid is not None and procs.alive(pid):
                 found[Path(name).name] = pid
@@ -111,8 +113,8 @@ class RealNode:
         from deploy import tools
         from deploy.images import build as images
 
-        kubelet = tools.ensure(("kubelet",))["kubelet"]
-        if self.processes().keys() >= {"registry", "containerd", "kubelet"} and self.info():
+        bins = tools.ensure(("kubelet", "coredns"))
+        if self.processes().keys() >= set(COMPONENTS) and self.info():
             return self.info()
         if self.exists():
             log("removing the stale real node first")
@@ -128,7 +130,8 @@ class RealNode:
         self._start_containerd(registry, sandbox)
         node = f"{self.pool.name}-real"
         self._node_credentials(node, kubeconfig, pki)
-        self._start_kubelet(node, kubelet)
+        self._start_coredns(bins["coredns"], kubeconfig)
+        self._start_kubelet(node, bins["kubelet"])
         info = {"node": node, "ip": self.node_ip, "registry": registry, "sandboxImage": sandbox}
         self.info_file.write_text(json.dumps(info, indent=2) + "\n")
         log(f"real node {node} ({self.node_ip}) started in {time.monotonic() - started:.1f}s")
@@ -298,6 +301,25 @@ state = "{self.run_dir / "containerd"}"
         }
         (self.dir / "kubelet.kubeconfig").write_text(yaml.safe_dump(config))
 
+    def _start_coredns(self, coredns: Path, kubeconfig: Path) -> None:
+        """Cluster DNS for the node's pods, as a process of the node on its IP: Services and headless
+        Services (the ranks of a multi-node job) by name. Nothing is forwarded beyond the cluster."""
+        corefile = self.dir / "Corefile"
+        corefile.write_text(
+            f""".:53 {{
+    bind {self.node_ip}
+    errors
+    kubernetes {CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {{
+        kubeconfig {kubeconfig}
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+    }}
+    cache 5
+}}
+"""
+        )
+        procs.start([str(coredns), "-conf", str(corefile)], self.dir / "coredns.pid", self.dir / "coredns.log")
+
     def _start_kubelet(self, node: str, kubelet: Path) -> None:
         assert self.pool is not None
         pki = self.dir / "pki"
@@ -329,6 +351,8 @@ state = "{self.run_dir / "containerd"}"
             "imageGCHighThresholdPercent": 99,
             "imageGCLowThresholdPercent": 98,
             "maxPods": 110,
+            "clusterDNS": [self.node_ip],
+            "clusterDomain": CLUSTER_DOMAIN,
             "rotateCertificates": False,
         }
         (self.dir / "kubelet.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -388,6 +412,7 @@ state = "{self.run_dir / "containerd"}"
         procs.stop_pidfile(self.dir / "kubelet.pid")
         self._kill_containers()
         procs.stop_pidfile(self.dir / "containerd.pid")
+        procs.stop_pidfile(self.dir / "coredns.pid")
         # Each container's shim outlives containerd by design; ours are started with our socket.
         procs.stop(procs.with_arg(str(self.socket)), grace=2)
         self.registry.stop()

@@ -6,6 +6,7 @@ import typer
 
 from deploy import values as env_values
 from deploy.cluster.local import DEFAULT_NAME, LocalCluster
+from deploy.cluster.realnode import COMPONENTS
 from deploy.console import log
 from deploy.nodepools import node_pools
 
@@ -65,7 +66,7 @@ def status(name: NameOption = DEFAULT_NAME) -> None:
     real = cluster.real_node()
     if real.exists():
         info, running = real.info(), real.processes()
-        state = "running" if running.keys() >= {"registry", "containerd", "kubelet"} else "not running"
+        state = "running" if running.keys() >= set(COMPONENTS) else "not running"
         log(f"real node {info.get('node', '?')} ({info.get('ip', '?')}): {state}; processes {running}")
         log(
             f"  image registry: {info.get('registry', '?')} (./deploy.sh images push --registry {info.get('registry')})"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from realnode_env import POOL, RealCluster
+from realnode_env import POOL, TAG, RealCluster
 
 from deploy import tools
 from deploy.cluster import procs, realnode
@@ -71,9 +71,9 @@ def test_a_sweep_runs_in_real_containers_and_reports_from_their_logs(real_cluste
         # The restricted profile, seen from inside the running container.
         assert device["uid"] == 65532
         assert device["root_read_only"] is True
-    pods = json.loads(
-        _kubectl(real_cluster, "get", "pods", "-A", "-l", "kai-ml.io/benchmark=real-ok", "-o", "json")
-    )["items"]
+    pods = json.loads(_kubectl(real_cluster, "get", "pods", "-A", "-l", "kai-ml.io/benchmark=real-ok", "-o", "json"))[
+        "items"
+    ]
     assert pods
     for pod in pods:
         status = pod["status"]["containerStatuses"][0]
@@ -92,6 +92,70 @@ def test_a_config_that_fails_in_its_container_says_why(real_cluster: RealCluster
     assert status.returncode == 0, status.stderr
     assert "exit 3" in status.stdout + status.stderr
     assert "missing.pt does not exist" in status.stdout + status.stderr
+
+
+CLIENT = """
+import socket, time, urllib.request
+for _ in range(60):
+    try:
+        ip = socket.gethostbyname("ranks")
+        status = urllib.request.urlopen("http://ranks:8080/", timeout=2).status
+        print("resolved", ip, "status", status)
+        break
+    except OSError:
+        time.sleep(1)
+else:
+    raise SystemExit("ranks never resolved or answered")
+"""
+
+
+def _real_pod(name: str, image: str, command: list[str], labels: dict[str, str]) -> dict[str, object]:
+    """A restricted pod pinned to the real node."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "dns-test", "labels": labels},
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "nodeSelector": {REAL_LABEL: "true"},
+            "tolerations": [{"key": REAL_LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}],
+            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [
+                {
+                    "name": "main",
+                    "image": image,
+                    "command": command,
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def test_pods_resolve_a_headless_service_by_name_and_reach_its_pod(real_cluster: RealCluster, tmp_path: Path) -> None:
+    # What the ranks of a multi-node job need: cluster DNS for a headless Service, pod-to-pod traffic.
+    image = f"{real_cluster.registry}/kai-ml/benchmark-runner:{TAG}"
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "ranks", "namespace": "dns-test"},
+        "spec": {"clusterIP": "None", "selector": {"app": "rank"}, "ports": [{"port": 8080}]},
+    }
+    server = _real_pod("rank-0", image, ["python", "-m", "http.server", "8080", "-d", "/tmp"], {"app": "rank"})
+    client = _real_pod("client", image, ["python", "-c", CLIENT], {})
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "dns-test"}}
+    manifest = tmp_path / "dns.yaml"
+    manifest.write_text(yaml.safe_dump_all([namespace, service, server, client]))
+    _kubectl(real_cluster, "apply", "-f", str(manifest))
+    _kubectl(real_cluster, "wait", "-n", "dns-test", "pod/client", "--for=jsonpath={.status.phase}=Succeeded",
+             "--timeout=120s")  # fmt: skip
+    rank_ip = _kubectl(real_cluster, "get", "-n", "dns-test", "pod/rank-0", "-o", "jsonpath={.status.podIP}")
+    assert _kubectl(real_cluster, "logs", "-n", "dns-test", "client").strip() == f"resolved {rank_ip} status 200"
 
 
 def test_cluster_down_leaves_no_process_mount_netns_or_cgroup(real_cluster: RealCluster) -> None:
