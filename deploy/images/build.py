@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -126,7 +127,6 @@ def build_base(log: Log = print) -> str:
             "mmdebstrap",
             "--mode=root",
             "--variant=essential",
-            "--quiet",
             "--include=" + ",".join(base["packages"]),
             '--aptopt=APT::Install-Recommends "false"',
             # Documentation and translations are not needed at run time; licences stay.
@@ -140,7 +140,11 @@ def build_base(log: Log = print) -> str:
             str(partial),
             *base["mirrors"],
         ]
-        procs.run(cmd, timeout=1800)
+        # Its own progress lines (downloading, extracting, installing, the prune hook) go to stderr.
+        done = subprocess.run(cmd, stdout=sys.stderr, check=False, timeout=3600)
+        if done.returncode != 0:
+            partial.unlink(missing_ok=True)
+            raise ClusterError(f"mmdebstrap failed (exit {done.returncode}) making the runner's base; see above.")
         partial.rename(tarball)
         log(f"  base root filesystem: {tarball.stat().st_size / 2**20:.0f} MiB in {time.monotonic() - started:.0f}s")
     log(f"importing the base layer as {ref}")
