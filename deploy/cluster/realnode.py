@@ -477,8 +477,8 @@ def _kubelets_running() -> bool:
     """Whether any kubelet still runs here (another cluster's real node), whose chains must stay."""
     for comm in Path("/proc").glob("[0-9]*/comm"):
         try:
-            if comm.read_text().strip() == "kubelet":
-                return True
+            if comm.read_text().strip() == "kubelet" and procs.alive(int(comm.parent.name)):
+                return True  # (a stopped kubelet waiting to be reaped is gone)
         except OSError:
             continue
     return False

@@ -5,6 +5,7 @@ from typing import Annotated
 import typer
 
 from deploy import values as env_values
+from deploy.cluster import procs
 from deploy.cluster.local import DEFAULT_NAME, LocalCluster
 from deploy.cluster.realnode import COMPONENTS
 from deploy.console import log
@@ -67,7 +68,9 @@ def status(name: NameOption = DEFAULT_NAME) -> None:
     if real.exists():
         info, running = real.info(), real.processes()
         state = "running" if running.keys() >= set(COMPONENTS) else "not running"
-        log(f"real node {info.get('node', '?')} ({info.get('ip', '?')}): {state}; processes {running}")
+        log(f"real node {info.get('node', '?')} ({info.get('ip', '?')}): {state}")
+        for component, pid in running.items():
+            log(f"  {component:<24} {procs.rss(pid) / 2**20:8.1f} MiB")
         log(
             f"  image registry: {info.get('registry', '?')} (./deploy.sh images push --registry {info.get('registry')})"
         )
