@@ -141,8 +141,13 @@ class LocalCluster:
     def up(self, pools: dict[str, NodePool], log: Log = print, build: bool = True) -> Path:
         """Start the cluster (reusing a healthy one), create the pools' fake nodes, wait until
         it schedules; return the kubeconfig path."""
-        if self.real_node_pool:
-            require_host()  # before anything starts: one paragraph on a host that cannot run it
+        if self.real_node_pool:  # before anything starts: one paragraph for what cannot work
+            if self.real_node_pool not in pools:
+                raise ClusterError(
+                    f"--real-node {self.real_node_pool}: the real node joins a node pool of the environment, "
+                    f"and it defines none of that name (pools: {', '.join(sorted(pools))})."
+                )
+            require_host()
         bins = tools.ensure(tools.CONTROL_PLANE, build=build)
         if self.exists() and not self.healthy():
             log(f"removing stale local cluster {self.name!r}")
@@ -170,11 +175,6 @@ class LocalCluster:
         log(f"creating {len(nodes)} fake nodes from {len(pools)} node pools")
         apply_nodes(client.CoreV1Api(self.api_client()), nodes)
         if self.real_node_pool:
-            if self.real_node_pool not in pools:
-                raise ClusterError(
-                    f"the real node joins node pool {self.real_node_pool!r}, which the environment does not "
-                    f"define (pools: {', '.join(sorted(pools))})."
-                )
             real = RealNode(self.name, pools[self.real_node_pool])
             real.up(self.kubeconfig, self.cluster_dir / "pki", log)
             real.wait_ready(client.CoreV1Api(self.api_client()), log)

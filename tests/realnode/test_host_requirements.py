@@ -1,6 +1,7 @@
 """A host that cannot run the real node gets one paragraph that says what is missing, before
 anything starts. Produced for real: the CLI run as an unprivileged user."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -37,4 +38,15 @@ def test_without_root_cluster_up_says_what_is_missing_and_starts_nothing(tmp_pat
     assert "cannot run the local cluster's real node" in done.stderr
     assert "runs as root" in done.stderr
     assert "without --real-node" in done.stderr
+    assert not (tmp_path / "kai-ml-platform").exists(), "nothing was started or written"
+
+
+def test_a_real_node_pool_the_environment_lacks_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path), "COLUMNS": "200"}
+    done = subprocess.run(
+        [sys.executable, "-m", "deploy", "cluster", "up", "--name", "kaiml-no-pool", "--real-node", "nope"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "--real-node nope" in done.stderr and "cpu-optimized" in done.stderr
     assert not (tmp_path / "kai-ml-platform").exists(), "nothing was started or written"
