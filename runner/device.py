@@ -86,6 +86,9 @@ def device_info(device: "torch.device | None", config: dict[str, Any] | None = N
         "gpu_count": None,
         "driver": None,
         "gpu_type": (config or {}).get("gpuType") or None,
+        # What the pod's security context made of the process: checked by the real-node tests.
+        "uid": os.getuid(),
+        "root_read_only": os.statvfs("/").f_flag & os.ST_RDONLY == os.ST_RDONLY,
     }
     try:
         import torch

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build (once) and cache every binary the project needs that no package
-# registry ships: the Kubernetes control plane, etcd, kwok and the chart tools.
+# registry ships: the Kubernetes control plane and kubelet, etcd, kwok and the chart tools.
 #
 # Binaries are built from the Go module proxy with the ordinary `go` client
 # into ${XDG_CACHE_HOME:-~/.cache}/kai-ml-platform/tools/<tool>-<version>/ and
@@ -110,6 +110,29 @@ build_kubernetes() {
     k8s.io/kubernetes/cmd/kubectl:kubectl
 }
 
+# The local cluster's real node: a kubelet from the same module and version as the control plane.
+# Its own cache folder, so that the control plane's cache entry is not rebuilt for it.
+build_kubelet() {
+  local v=$KUBERNETES_VERSION minor=${KUBERNETES_VERSION#v1.}
+  minor=${minor%%.*}
+  cached kubelet "$v" kubelet && return
+  log "building kubelet $v (cold: about 5 minutes on 2 cores, less after the control plane)"
+  local ld="-s -w" pkg
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  build_in_wrapper kubelet "$v" "$ld" "$(kubernetes_gomod)" k8s.io/kubernetes/cmd/kubelet:kubelet
+}
+
+# Cluster DNS of the real node's pods (Services, headless Services of multi-node ranks).
+build_coredns() {
+  cached coredns "$COREDNS_VERSION" coredns && return
+  log "building coredns $COREDNS_VERSION"
+  go_install coredns "$COREDNS_VERSION" "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" \
+    github.com/coredns/coredns:coredns
+}
+
 build_etcd() {
   cached etcd "$ETCD_VERSION" etcd && return
   log "building etcd $ETCD_VERSION"
@@ -182,10 +205,12 @@ link_all() {
   link_tool kwok "$KWOK_VERSION" kwok kwokctl
   link_tool kubernetes "$KUBERNETES_VERSION" kube-apiserver kube-controller-manager kube-scheduler kubectl
   link_tool helmfile "$HELMFILE_VERSION" helmfile
+  link_tool kubelet "$KUBERNETES_VERSION" kubelet
+  link_tool coredns "$COREDNS_VERSION" coredns
 }
 
 tools=("$@")
-[[ ${#tools[@]} -gt 0 ]] || tools=(helm helm_docs chart_testing etcd kwok kubernetes)
+[[ ${#tools[@]} -gt 0 ]] || tools=(helm helm_docs chart_testing etcd kwok kubernetes kubelet coredns)
 start=$SECONDS
 for t in "${tools[@]}"; do "build_${t//-/_}"; done
 link_all

@@ -22,5 +22,9 @@ echo "== ruff"
 ruff check .
 echo "== removing a stale test cluster, if any"
 python -m deploy cluster down --name "${KAIML_TEST_CLUSTER:-kaiml-test}"
+python -m deploy cluster down --name "${KAIML_REALNODE_CLUSTER:-kaiml-realnode-test}"
+# tests/realnode (marker `realnode`) start real containers: they need root and these Debian packages.
+# Where they cannot be installed the tests fail with a paragraph that says why; they never skip.
+bash tools/host-packages.sh || echo "!! the real-node packages are missing: tests/realnode will FAIL on this host" >&2
 echo "== pytest"
 exec python -m pytest "$@"

@@ -21,7 +21,7 @@ from typing import Any
 
 from deploy.bench import kube
 from deploy.bench.indexes import GROUP_LABEL, SWEEP_LABEL, config_index
-from deploy.bench.pending import event_time, job_reasons, pod_reason
+from deploy.bench.pending import event_time, failure_reason, job_reasons, pod_reason
 from deploy.bench.store import ResultStore, result_record
 from deploy.bench.tracker import Tracker
 from deploy.errors import ClusterError
@@ -80,7 +80,8 @@ class Follower:
         if phase == "Succeeded":
             self.reading.add(index)
             return index, pod
-        self.tracker.pod_phase(index, phase, pod_reason(pod) if phase == "Pending" else None)
+        reason = pod_reason(pod) if phase == "Pending" else failure_reason(pod) if phase == "Failed" else None
+        self.tracker.pod_phase(index, phase, reason)
         return None
 
     def log(self, index: int, pod: dict[str, Any], text: str | None, why: str | None = None) -> None:

@@ -42,6 +42,24 @@ def pod_reason(pod: dict[str, Any]) -> str | None:
     return None
 
 
+def failure_reason(pod: dict[str, Any]) -> str | None:
+    """Why a Failed runner pod failed: its exit code and the runner's message. The chart sets
+    terminationMessagePolicy FallbackToLogsOnError, so the container's termination message holds the
+    end of its log: the failure record (its `error`), else the log's last line."""
+    from runner.result import find_result
+
+    for status in get(pod, "status", "containerStatuses", default=[]) or []:
+        terminated = get(status, "state", "terminated") or get(status, "lastState", "terminated")
+        if not terminated:
+            continue
+        message = terminated.get("message") or ""
+        record = find_result(message)
+        lines = [line for line in message.splitlines() if line.strip()]
+        why = (record or {}).get("error") or (lines[-1].strip() if lines else terminated.get("reason") or "no message")
+        return f"exit {terminated.get('exitCode')}: {why}"
+    return None
+
+
 def event_time(event: dict[str, Any]) -> str:
     """RFC 3339 text, which sorts as time does."""
     return str(event.get("lastTimestamp") or event.get("eventTime") or get(event, "metadata", "creationTimestamp"))

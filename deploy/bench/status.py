@@ -6,7 +6,7 @@ from typing import Any
 
 from deploy.bench import kube
 from deploy.bench.indexes import GROUP_LABEL, SWEEP_LABEL, config_index, job_indexes
-from deploy.bench.pending import PENDING_GRACE_S, explain, job_reasons, pod_reason
+from deploy.bench.pending import PENDING_GRACE_S, explain, failure_reason, job_reasons, pod_reason
 
 
 @dataclass
@@ -19,6 +19,8 @@ class GroupStatus:
     active: int
     results: int
     pending: dict[str, int] = field(default_factory=dict)
+    # config index -> why its last failed pod failed (exit code, the runner's message)
+    failures: dict[int, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -62,6 +64,9 @@ def sweep_status(api_client: Any, namespace: str, sweep: str, recorded: set[int]
         for pod in page:
             meta = pod.get("metadata") or {}
             found = config_index(meta.get("labels"), meta.get("annotations"), groups)
+            failure = failure_reason(pod) if kube.get(pod, "status", "phase") == "Failed" else None
+            if found is not None and failure:
+                rows[found[0]].failures[found[1]] = failure
             if found is None or kube.get(pod, "status", "phase") != "Pending" or _age_s(pod, now) < PENDING_GRACE_S:
                 continue
             reason = pod_reason(pod) or scheduling.get(meta.get("name"))

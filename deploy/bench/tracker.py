@@ -17,6 +17,9 @@ class Tracker:
     pending_since: dict[int, float] = field(default_factory=dict)
     reasons: dict[int, str] = field(default_factory=dict)
     group_reasons: dict[str, str] = field(default_factory=dict)
+    # Why the last pod of a config failed (exit code, the runner's message): the reason of a config
+    # the Job then gives up on.
+    failures: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for indexes in self.groups.values():
@@ -34,6 +37,8 @@ class Tracker:
         if self.state.get(index) != DONE:
             self.state[index] = FAILED
         self._clear(index)
+        if index in self.failures:
+            self.reasons[index] = self.failures[index]
 
     def _clear(self, index: int) -> None:
         self.pending_since.pop(index, None)
@@ -55,6 +60,8 @@ class Tracker:
                 self.reasons[index] = reason
         else:  # Failed or deleted: the Job makes a new pod (or fails the index, see job_status)
             self._clear(index)
+            if phase == "Failed" and reason:
+                self.failures[index] = reason
 
     def job_status(self, group: str, failed_indexes: str | None, job_failed: bool) -> None:
         """Failed completion indexes fail their configs; a failed Job fails what it has not finished."""

@@ -5,11 +5,10 @@ binary runtime from the project's own builds. Nothing is downloaded at run time.
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,11 @@ import yaml
 
 from deploy import tools
 from deploy.cluster import supervise
-from deploy.cluster.nodes import apply_nodes, fake_nodes
-from deploy.cluster.supervise import alive as _alive
+from deploy.cluster.hostcheck import require_host
+from deploy.cluster.nodes import KWOK_ANNOTATION, apply_nodes, fake_nodes
+from deploy.cluster.procs import alive as _alive
+from deploy.cluster.procs import stop as _stop
+from deploy.cluster.realnode import RealNode
 from deploy.errors import ClusterError
 from deploy.nodepools import NodePool
 from deploy.paths import REPO, state_dir
@@ -52,6 +54,9 @@ class LocalCluster:
     # Extra kwok configuration documents (e.g. ClusterLogs: what `kubectl logs` returns for matching
     # pods), applied when the cluster is created.
     kwok_config: tuple[dict[str, Any], ...] = ()
+    # The node pool whose labels and taints a real node (kubelet + containerd, deploy/cluster/realnode.py)
+    # carries beside the fake nodes; None: fake nodes only.
+    real_node_pool: str | None = None
 
     @property
     def workdir(self) -> Path:
@@ -112,7 +117,8 @@ class LocalCluster:
             "componentsPatches": [
                 {"name": name, "extraArgs": [{"key": k, "value": v} for k, v in CLIENT_RATE.items()]}
                 for name in ("kube-controller-manager", "kube-scheduler")
-            ],
+            ]
+            + self._real_node_patches(),
         }
         path = self.workdir / f"{self.name}.kwokctl.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -121,10 +127,39 @@ class LocalCluster:
         path.write_text(yaml.safe_dump(doc, sort_keys=False) + "---\n" + STAGES.read_text() + extra)
         return path
 
+    def _real_node_patches(self) -> list[dict[str, Any]]:
+        """kwok manages only its own (annotated) nodes, so that it leaves a real node's pods to the
+        kubelet; the API server reaches a kubelet at its InternalIP (kwok's nodes have only the Hostname
+        `localhost`) with its admin certificate (signed by the cluster CA that the kubelet trusts), so
+        `kubectl logs` works for real pods as for kwok's."""
+        pki = self.cluster_dir / "pki"
+        args = {
+            "kube-apiserver": {
+                "kubelet-client-certificate": str(pki / "admin.crt"),
+                "kubelet-client-key": str(pki / "admin.key"),
+                "kubelet-preferred-address-types": "InternalIP,Hostname",
+            },
+            "kwok-controller": {
+                "manage-all-nodes": "false",
+                "manage-nodes-with-annotation-selector": f"{KWOK_ANNOTATION}=fake",
+            },
+        }
+        return [{"name": n, "extraArgs": [{"key": k, "value": v} for k, v in a.items()]} for n, a in args.items()]
+
+    def real_node(self) -> RealNode:
+        return RealNode(self.name)
+
     def up(self, pools: dict[str, NodePool], log: Log = print, build: bool = True) -> Path:
         """Start the cluster, or bring an existing one back from its data (every component that is
         not running started again, by its supervisor); create the pools' fake nodes, wait until it
         schedules; return the kubeconfig path. Never removes a cluster: only `down` does."""
+        if self.real_node_pool:  # before anything starts: one paragraph for what cannot work
+            if self.real_node_pool not in pools:
+                raise ClusterError(
+                    f"--real-node {self.real_node_pool}: the real node joins a node pool of the environment, "
+                    f"and it defines none of that name (pools: {', '.join(sorted(pools))})."
+                )
+            require_host()
         bins = tools.ensure(tools.CONTROL_PLANE, build=build)
         if self.exists():
             if stopped := self.stopped_components():
@@ -144,6 +179,10 @@ class LocalCluster:
             self.wait_ready(log, nodes=False)
             log(f"creating {len(nodes)} fake nodes from {len(pools)} node pools")
             apply_nodes(client.CoreV1Api(self.api_client()), nodes)
+            if self.real_node_pool:
+                real = RealNode(self.name, pools[self.real_node_pool])
+                real.up(self.kubeconfig, self.cluster_dir / "pki", log)
+                real.wait_ready(client.CoreV1Api(self.api_client()), log)
             self.wait_ready(log)
         except ClusterError as err:
             raise ClusterError(
@@ -177,6 +216,7 @@ class LocalCluster:
 
     def down(self) -> None:
         """Stop every process of the cluster and remove its state; a no-op when there is none."""
+        self.real_node().down()
         if not self.cluster_dir.exists():
             return
         supervise.stop(self.cluster_dir)  # first: it would restart what is being stopped
@@ -184,7 +224,7 @@ class LocalCluster:
         # A half-created or crashed cluster can confuse kwokctl; the pids below go regardless.
         with contextlib.suppress(ClusterError):
             self._kwokctl("delete", "cluster", "--kubeconfig", str(self._unused_kubeconfig), capture=True, timeout=120)
-        _stop(pids.values())
+        _stop(list(pids.values()))
         shutil.rmtree(self.cluster_dir, ignore_errors=True)
 
     def _pids(self) -> dict[str, int]:
@@ -291,22 +331,6 @@ def _free_ports(names: tuple[str, ...]) -> dict[str, int]:
 
 def _node_ready(node: Any) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in (node.status.conditions or []))
-
-
-def _stop(pids: Iterable[int], grace: float = 10) -> None:
-    """Make sure the processes are gone: kwokctl only signals them, and a process that ignores
-    SIGTERM (or whose stop kwokctl never sent) would hold its ports into the next start."""
-    pids = [p for p in pids if _alive(p)]
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(_alive(p) for p in pids):
-        time.sleep(0.1)
-    for pid in pids:
-        if _alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
 
 
 def cluster_logs(name: str, logs_file: Path, pod_labels: dict[str, str]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from typing import IO
 
 import yaml
 
+from deploy.cluster.procs import alive, read_pid
 from deploy.errors import ClusterError
 
 MODULE = "deploy.cluster.supervise"
@@ -71,22 +72,6 @@ def components(cluster_dir: Path) -> list[Component]:
         for c in config.get("components") or []
         if c.get("binary")
     ]
-
-
-def alive(pid: int) -> bool:
-    """True while the process runs (a zombie waiting to be reaped counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 def running(component: Component) -> bool:

@@ -58,6 +58,9 @@ def run_cmd(
     kubeconfig: o.Kubeconfig = None,
     local: bench_local.RunLocal = False,
     local_cluster: o.LocalCluster = False,
+    values_files: o.ValuesFiles = None,
+    registry: o.Registry = None,
+    tag: o.Tag = None,
     device: bench_local.DeviceOpt = Device.auto,
     runners: bench_local.Parallel = 1,
     sets: Annotated[
@@ -73,7 +76,8 @@ def run_cmd(
     With --local: run each config here as a runner subprocess instead (no cluster), into the same file.
     Exit 0 when every config has a result, 1 when some failed (130 on Ctrl-C with --local)."""
     bench_local.check_options(ctx, local)
-    req = _env_only(o.request_from(ctx, local=local_cluster))
+    # The platform's own values files, registry and tag: the runner image comes from the same place.
+    req = _env_only(o.request_from(ctx, local=local_cluster, values=values_files))
     env_values = _environment(req, helm=not local)
     values = with_sets(plan_sweep(sweep_file, env_values), list(sets or []))
     if local:
@@ -152,6 +156,9 @@ def status_cmd(
         pending = escape("\n".join(f"{n}: {why}" for why, n in r.pending.items()))
         table.add_row(r.group, *(str(v) for v in (r.completions, r.succeeded, r.failed, r.active, r.results)), pending)
     console.print(table)
+    for r in rows:
+        for index, why in sorted(r.failures.items()):
+            console.print(f"  config {index} failed: {why}", highlight=False, soft_wrap=True)
 
 
 @app.command("results")

@@ -42,7 +42,10 @@ Parallel = Annotated[
     ),
 ]
 # Options of the cluster path that a local run has no use for.
-CLUSTER_ONLY = ("context", "kubeconfig", "local_cluster", "release_namespace", "timeout", "do_follow")
+CLUSTER_ONLY = (
+    *("context", "kubeconfig", "local_cluster", "release_namespace", "timeout", "do_follow"),
+    *("registry", "tag"),  # the runner image: a local run uses this machine's Python
+)
 # (`runners` is --parallel: `parallel` would reach the Request as the deploy's own --parallel)
 LOCAL_ONLY = ("device", "runners")
 

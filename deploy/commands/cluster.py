@@ -5,8 +5,9 @@ from typing import Annotated
 import typer
 
 from deploy import values as env_values
-from deploy.cluster import supervise
+from deploy.cluster import procs, supervise
 from deploy.cluster.local import DEFAULT_NAME, LocalCluster
+from deploy.cluster.realnode import COMPONENTS
 from deploy.console import log
 from deploy.nodepools import node_pools
 
@@ -18,20 +19,28 @@ app = typer.Typer(
 
 EnvOption = Annotated[str, typer.Option("--env", "-e", help="Environment whose node pools become fake nodes.")]
 NameOption = Annotated[str, typer.Option("--name", help="Name of the local cluster.")]
+RealNodeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--real-node",
+        help="Also start one real node (kubelet, containerd, runc; needs root) in this node pool, with a local "
+        "image registry, e.g. --real-node cpu-optimized.",
+    ),
+]
 
 
-def local_cluster_up(env: str, name: str = DEFAULT_NAME) -> LocalCluster:
+def local_cluster_up(env: str, name: str = DEFAULT_NAME, real_node: str | None = None) -> LocalCluster:
     """Start the local cluster (or bring it back from its data) with fake nodes for ENV's node pools."""
-    cluster = LocalCluster(name)
+    cluster = LocalCluster(name, real_node_pool=real_node)
     cluster.up(node_pools(env_values.load_environment(env)), log=log)
     return cluster
 
 
 @app.command("up")
-def up(env: EnvOption = "dev", name: NameOption = DEFAULT_NAME) -> None:
+def up(env: EnvOption = "dev", name: NameOption = DEFAULT_NAME, real_node: RealNodeOption = None) -> None:
     """Start the local cluster with fake nodes for ENV's node pools; print its kubeconfig path. An existing
     cluster is reused, its stopped components started again from its data (it is never replaced)."""
-    cluster = local_cluster_up(env, name)
+    cluster = local_cluster_up(env, name, real_node)
     typer.echo(cluster.kubeconfig)
     log(f"use it with: export KUBECONFIG={cluster.kubeconfig}")
 
@@ -69,6 +78,19 @@ def status(name: NameOption = DEFAULT_NAME) -> None:
         held = " (held)" if supervise.held(cluster.cluster_dir, component) else ""
         log(f"  {component:<24} {'running' if up else 'not running' + held:<18} {used}")
     log(f"  {'total':<24} {'':<18} {sum(rss.values()) / 2**20:8.1f} MiB")
+    real = cluster.real_node()
+    if real.exists():
+        info, running = real.info(), real.processes()
+        missing = sorted(set(COMPONENTS) - running.keys())
+        if missing:
+            stopped.append("real node")
+        state = f"not running: {', '.join(missing)}" if missing else "running"
+        log(f"real node {info.get('node', '?')} ({info.get('ip', '?')}): {state}")
+        for component, pid in running.items():
+            log(f"  {component:<24} {procs.rss(pid) / 2**20:8.1f} MiB")
+        log(
+            f"  image registry: {info.get('registry', '?')} (./deploy.sh images push --registry {info.get('registry')})"
+        )
     if stopped or not answers:
         supervised = states.get("supervisor", False)
         log(

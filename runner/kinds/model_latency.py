@@ -26,6 +26,8 @@ from runner.kinds import Measurement, register
 
 log = logging.getLogger("runner")
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+# torch.OutOfMemoryError since torch 2.1; the CPU image's Debian torch (1.13) has only the CUDA one.
+OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
 DEFAULTS: dict[str, Any] = {"precision": "fp32", "warmup": 10, "iterations": 100, "modelArgs": {}}
 REQUIRED = ("model", "batchSize", "inputShape")
 # Where the config was scheduled: recorded in the result, not used to measure.
@@ -108,7 +110,7 @@ def prepare(spec: LatencySpec, device: torch.device) -> Callable[[], object]:
             forward()
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-    except torch.OutOfMemoryError as e:
+    except OUT_OF_MEMORY as e:
         # Deterministic for this GPU type: a retry would fail the same way.
         raise ConfigError("batchSize", f"{spec.batch_size} does not fit in {device} memory: {e}") from e
     except (RuntimeError, NotImplementedError) as e:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from deploy.bench import report
 from deploy.bench.indexes import COMPLETION_INDEX, GROUP_LABEL, config_index, parse_ranges
-from deploy.bench.pending import explain, job_reasons, pod_reason
+from deploy.bench.pending import explain, failure_reason, job_reasons, pod_reason
 from deploy.bench.store import ResultStore, read_records
 from deploy.bench.tracker import DONE, FAILED, PENDING, RUNNING, Tracker
 
@@ -118,3 +118,27 @@ def test_report_rows_csv_json_and_plot(tmp_path: Path) -> None:
     png = tmp_path / "p50.png"
     report.plot(rows, png, "t")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_failed_pods_exit_code_and_runner_message_become_the_configs_reason() -> None:
+    # The termination message as the kubelet writes it (FallbackToLogsOnError: the end of the log).
+    error = "modelPath: /models/x.pt does not exist or is not a file"
+    record = {"schema": "kaiml.result/v1", "status": "config-error", "error": error}
+    message = "some log line\nKAIML_RESULT " + json.dumps(record) + "\n"
+    failed_pod = {
+        "status": {
+            "phase": "Failed",
+            "containerStatuses": [{"state": {"terminated": {"exitCode": 3, "reason": "Error", "message": message}}}],
+        }
+    }
+    why = f"exit 3: {error}"
+    assert failure_reason(failed_pod) == why
+    # Without a record (a crash), the log's last line.
+    crash = {"status": {"containerStatuses": [{"state": {"terminated": {"exitCode": 137, "message": "a\nKilled\n"}}}]}}
+    assert failure_reason(crash) == "exit 137: Killed"
+    assert failure_reason({"status": {"phase": "Running"}}) is None
+
+    tracker = Tracker({"g": [0]})
+    tracker.pod_phase(0, "Failed", why)
+    tracker.job_status("g", "0", False)  # the Job gives up on the index: the pod's reason stays
+    assert tracker.state[0] == FAILED and tracker.reasons[0] == why

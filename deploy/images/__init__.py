@@ -1,0 +1,1 @@
+"""Images built on this machine (buildah, mmdebstrap) and the registries they go to."""

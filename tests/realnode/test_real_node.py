@@ -1,0 +1,177 @@
+"""Real pods on the local cluster's real node: the runner image built here, pulled by a real
+kubelet from the cluster's registry, a sweep whose results come from real container logs, a
+config that fails in its container, the restricted security context as seen from inside, and a
+`cluster down` that leaves nothing behind."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from realnode_env import POOL, TAG, RealCluster
+
+from deploy import tools
+from deploy.cluster import procs, realnode
+from deploy.cluster.realnode import REAL_LABEL, RealNode
+
+pytestmark = pytest.mark.realnode
+
+
+def _sweep(folder: Path, name: str, **base: object) -> Path:
+    sweep = {
+        "kind": "model-latency",
+        "name": name,
+        "base": {"model": "mlp", "inputShape": [64], "warmup": 1, "iterations": 5, "nodePool": POOL, **base},
+        "matrix": {"batchSize": [1, 2, 4]},
+        "priorityClassName": "medium-priority-batch",
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+        "parallelism": 3,
+        "ttlSecondsAfterFinished": 600,
+    }
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(sweep, sort_keys=False))
+    return path
+
+
+def _kubectl(real: RealCluster, *args: str) -> str:
+    cmd = [str(tools.tool("kubectl")), "--kubeconfig", str(real.kubeconfig), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+def test_the_real_node_is_ready_with_its_pool_labels_and_taints(real_cluster: RealCluster) -> None:
+    node = json.loads(_kubectl(real_cluster, "get", "node", real_cluster.node, "-o", "json"))
+    assert node["metadata"]["labels"][REAL_LABEL] == "true"
+    assert {"key": REAL_LABEL, "value": "true", "effect": "NoSchedule"} in node["spec"]["taints"]
+    # kwok leaves it alone: no kwok annotation, and its status comes from a kubelet.
+    assert "kwok.x-k8s.io/node" not in (node["metadata"].get("annotations") or {})
+    assert node["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("containerd://")
+    ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]
+    assert ready and ready[0]["status"] == "True"
+
+
+def test_a_sweep_runs_in_real_containers_and_reports_from_their_logs(real_cluster: RealCluster, tmp_path: Path) -> None:
+    sweep = _sweep(tmp_path, "real-ok")
+    done = real_cluster.cli("bench", "run", str(sweep), *real_cluster.image_flags(), "--timeout", "5m")
+    assert done.returncode == 0, done.stderr
+    assert "3 of 3 configs have a result" in done.stderr
+
+    listed = real_cluster.offline("bench", "results", "real-ok", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert sorted(r["config"] for r in rows) == [0, 1, 2]
+    records = [
+        json.loads(line) for line in (real_cluster.runs / "bench-real-ok" / "results.jsonl").read_text().splitlines()
+    ]
+    for record in records:
+        assert record["node"] == real_cluster.node
+        device = record["result"]["device"]
+        assert device["node"] == real_cluster.node
+        assert device["type"] == "cpu" and device["torch"].startswith("1.13")
+        # The restricted profile, seen from inside the running container.
+        assert device["uid"] == 65532
+        assert device["root_read_only"] is True
+    pods = json.loads(_kubectl(real_cluster, "get", "pods", "-A", "-l", "kai-ml.io/benchmark=real-ok", "-o", "json"))[
+        "items"
+    ]
+    assert pods
+    for pod in pods:
+        status = pod["status"]["containerStatuses"][0]
+        assert status["containerID"].startswith("containerd://")
+        assert status["image"].startswith(real_cluster.registry + "/kai-ml/benchmark-runner:")
+        assert status["state"]["terminated"]["exitCode"] == 0
+
+
+def test_a_config_that_fails_in_its_container_says_why(real_cluster: RealCluster, tmp_path: Path) -> None:
+    # A TorchScript file that does not exist in the image: the runner's config error (exit 3).
+    sweep = _sweep(tmp_path, "real-bad", model="torchscript", modelPath="/models/missing.pt")
+    done = real_cluster.cli("bench", "run", str(sweep), *real_cluster.image_flags(), "--timeout", "5m")
+    assert done.returncode == 1, done.stderr
+    assert "missing.pt does not exist" in done.stderr
+    status = real_cluster.cli("bench", "status", "real-bad", "--env", "dev")
+    assert status.returncode == 0, status.stderr
+    assert "exit 3" in status.stdout + status.stderr
+    assert "missing.pt does not exist" in status.stdout + status.stderr
+
+
+CLIENT = """
+import socket, time, urllib.request
+for _ in range(60):
+    try:
+        ip = socket.gethostbyname("ranks")
+        status = urllib.request.urlopen("http://ranks:8080/", timeout=2).status
+        print("resolved", ip, "status", status)
+        break
+    except OSError:
+        time.sleep(1)
+else:
+    raise SystemExit("ranks never resolved or answered")
+"""
+
+
+def _real_pod(name: str, image: str, command: list[str], labels: dict[str, str]) -> dict[str, object]:
+    """A restricted pod pinned to the real node."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "dns-test", "labels": labels},
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "nodeSelector": {REAL_LABEL: "true"},
+            "tolerations": [{"key": REAL_LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}],
+            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [
+                {
+                    "name": "main",
+                    "image": image,
+                    "command": command,
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def test_pods_resolve_a_headless_service_by_name_and_reach_its_pod(real_cluster: RealCluster, tmp_path: Path) -> None:
+    # What the ranks of a multi-node job need: cluster DNS for a headless Service, pod-to-pod traffic.
+    image = f"{real_cluster.registry}/kai-ml/benchmark-runner:{TAG}"
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "ranks", "namespace": "dns-test"},
+        "spec": {"clusterIP": "None", "selector": {"app": "rank"}, "ports": [{"port": 8080}]},
+    }
+    server = _real_pod("rank-0", image, ["python", "-m", "http.server", "8080", "-d", "/tmp"], {"app": "rank"})
+    client = _real_pod("client", image, ["python", "-c", CLIENT], {})
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "dns-test"}}
+    manifest = tmp_path / "dns.yaml"
+    manifest.write_text(yaml.safe_dump_all([namespace, service, server, client]))
+    _kubectl(real_cluster, "apply", "-f", str(manifest))
+    _kubectl(real_cluster, "wait", "-n", "dns-test", "pod/client", "--for=jsonpath={.status.phase}=Succeeded",
+             "--timeout=120s")  # fmt: skip
+    rank_ip = _kubectl(real_cluster, "get", "-n", "dns-test", "pod/rank-0", "-o", "jsonpath={.status.podIP}")
+    assert _kubectl(real_cluster, "logs", "-n", "dns-test", "client").strip() == f"resolved {rank_ip} status 200"
+
+
+def test_cluster_down_leaves_no_process_mount_netns_or_cgroup(real_cluster: RealCluster) -> None:
+    node = RealNode(real_cluster.local.name)
+    pids = list(node.processes().values())
+    assert pids, "the real node runs before it is taken down"
+    real_cluster.local.down()
+    assert not any(procs.alive(p) for p in pids)
+    assert not procs.with_arg(str(node.socket)), "a containerd shim of the node survived"
+    mounts = Path("/proc/self/mountinfo").read_text()
+    assert str(node.dir) not in mounts and str(node.run_dir) not in mounts
+    assert not Path(f"/sys/class/net/{node.bridge}").exists()
+    assert not node._cgroup_dirs()
+    netns = subprocess.run(["ip", "-all", "netns", "exec", "ip", "-4", "-o", "addr"], capture_output=True, text=True)
+    assert node.subnet_prefix not in netns.stdout
+    assert not node.dir.exists() and not node.run_dir.exists()
+    if not realnode._kubelets_running():  # the last kubelet here takes its iptables chains along
+        rules = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
+        assert "KUBE-" not in rules
