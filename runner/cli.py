@@ -82,6 +82,8 @@ def execute(args: argparse.Namespace) -> tuple[Result, int]:
             latency_ms=m.latency_ms,
             throughput=m.throughput,
             iterations=m.iterations,
+            metrics=m.metrics,
+            artifacts=m.artifacts,
         )
         code = EXIT_OK
     except ConfigError as e:

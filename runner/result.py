@@ -24,11 +24,15 @@ ORDER = (
     "latency_ms",
     "throughput",
     "iterations",
+    "metrics",
+    "artifacts",
     "started",
     "finished",
     "status",
     "error",
 )
+
+OPTIONAL = ("metrics", "artifacts")
 
 
 class Latency(TypedDict):
@@ -59,12 +63,15 @@ class Result:
     throughput: float | None = None
     iterations: int | None = None
     error: str | None = None
+    # Optional (kind `train`): left out of the record when None, so other kinds' records are unchanged.
+    metrics: dict[str, Any] | None = None
+    artifacts: dict[str, str] | None = None
     schema: str = SCHEMA
 
     def to_dict(self) -> dict[str, Any]:
         """The record, keys in the documented order."""
         d = asdict(self)
-        return {k: d[k] for k in ORDER}
+        return {k: d[k] for k in ORDER if k not in OPTIONAL or d[k] is not None}
 
     def to_json(self) -> str:
         """Compact, ASCII-only JSON: always one line, whatever the config's strings hold."""

@@ -16,6 +16,7 @@ from runner.result import Latency
 # Kind name -> the module that registers it.
 MODULES: dict[str, str] = {
     "model-latency": "runner.kinds.model_latency",
+    "train": "runner.kinds.train",
 }
 
 
@@ -27,6 +28,10 @@ class Measurement:
     latency_ms: Latency | None = None
     throughput: float | None = None
     iterations: int | None = None
+    # Kinds that produce more than timings (`train`): what they computed, and the object keys of what
+    # they stored. Left out of the record when None.
+    metrics: dict[str, Any] | None = None
+    artifacts: dict[str, str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
