@@ -113,7 +113,7 @@ class RunStore:
     `<prefix>/<run>/final/model.pt` and `.../final/metrics.json`. The client is minio's (any
     S3-compatible store, AWS S3 included)."""
 
-    def __init__(self, settings: StoreSettings, run: str) -> None:
+    def __init__(self, settings: StoreSettings, run: str, retries: int = 5) -> None:
         from urllib.parse import urlsplit
 
         import urllib3
@@ -131,7 +131,7 @@ class RunStore:
         # Retries with backoff on connection errors and 5xx: a store restart is ridden out.
         http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=10, read=60),
-            retries=urllib3.Retry(total=5, backoff_factor=0.5, status_forcelist=(500, 502, 503, 504)),
+            retries=urllib3.Retry(total=retries, backoff_factor=0.5, status_forcelist=(500, 502, 503, 504)),
         )
         self._client = Minio(
             url.netloc,
