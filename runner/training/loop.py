@@ -115,12 +115,11 @@ def _train(spec: TrainSpec, device: torch.device, store: RunStore, emit: Emit) -
     )
 
     loss_fn = nn.CrossEntropyLoss()
-    cuda = device.type == "cuda"
     durations: list[int] = []
     checkpoint_seconds = 0.0
     last_key = saved.key if saved else None
     window_start, window_samples = time.perf_counter(), 0
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     model.train()
     for epoch in range(position.epoch, spec.epochs):
         sampler.set_epoch(epoch, position.batch)
@@ -156,9 +155,7 @@ def _train(spec: TrainSpec, device: torch.device, store: RunStore, emit: Emit) -
         position.losses.append(epoch_loss / max(position.batch, 1))
         emit("epoch", epoch=epoch, step=position.step, loss=round(position.losses[-1], 6))
         position.epoch, position.batch, epoch_loss = epoch + 1, 0, 0.0
-    seconds = time.perf_counter() - started
-    if cuda:
-        torch.cuda.synchronize(device)
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
 
     steps_run = position.step - resumed_from
     samples = _samples_run(spec, resumed_from, position.step)
@@ -172,6 +169,9 @@ def _train(spec: TrainSpec, device: torch.device, store: RunStore, emit: Emit) -
         "heldoutAccuracy": round(accuracy(model, spec, device), 4),
         "samplesPerSec": round(samples / seconds, 2) if seconds > 0 else None,
         "checkpointSeconds": round(checkpoint_seconds, 3),
+        # Wall and CPU time of the loop: far apart when the host is shared (other processes' load).
+        "loopSeconds": round(seconds, 3),
+        "loopCpuSeconds": round(cpu_seconds, 3),
         "weightsSha256": checkpoint.weights_digest(model),
     }
     artifacts = store.upload_final(checkpoint.weights_bytes(model), metrics)
