@@ -29,6 +29,9 @@ modes:
 
 models (kind model-latency): mlp [features], cnn [channels, height, width],
   transformer [sequence, dModel] (modelArgs such as {{"heads": 8}}), torchscript (modelPath).
+kind train: a torchvision model trained on generated data, checkpoints in an S3-compatible store
+  (KAIML_OBJECTSTORE_*, the Secret's files), resumed after a restart; KAIML_PROGRESS lines on
+  stdout. Keys and settings: runner/README.md.
 
 output: one stdout line `{MARKER} <compact JSON>` (schema {SCHEMA}, runner/result.schema.json),
   also written to --output FILE when given; human logs go to stderr.
@@ -92,6 +95,7 @@ def execute(args: argparse.Namespace) -> tuple[Result, int]:
             throughput=m.throughput,
             iterations=m.iterations,
             metrics=m.metrics,
+            artifacts=m.artifacts,
         )
         if rank is not None:
             result.mode, result.rank, result.world_size = kinds.mode(run.kind), rank.rank, rank.size

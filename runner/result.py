@@ -29,8 +29,8 @@ ORDER = (
     "status",
     "error",
 )
-# Optional fields of multi-rank runs (runner/world.py, runner/aggregate.py): written only when set,
-# so a single run's record is what it always was.
+# Optional fields, written only when set, so a single model-latency record is what it always was:
+# multi-rank runs (runner/world.py, runner/aggregate.py) and what `train` computed and stored.
 OPTIONAL = (
     "mode",
     "rank",
@@ -39,6 +39,7 @@ OPTIONAL = (
     "start_skew_ms",
     "samples",
     "metrics",
+    "artifacts",
     "ranks",
 )
 
@@ -71,6 +72,9 @@ class Result:
     throughput: float | None = None
     iterations: int | None = None
     error: str | None = None
+    # Optional (kind `train`): left out of the record when None, so other kinds' records are unchanged.
+    metrics: dict[str, Any] | None = None
+    artifacts: dict[str, str] | None = None
     schema: str = SCHEMA
     mode: str | None = None
     rank: int | None = None
@@ -78,7 +82,6 @@ class Result:
     start_ns: int | None = None
     start_skew_ms: float | None = None
     samples: dict[str, Any] | None = None
-    metrics: dict[str, Any] | None = None
     ranks: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ MODULES: dict[str, str] = {
     "model-latency": "runner.kinds.model_latency",
     "allreduce": "runner.kinds.allreduce",
     "ddp-step": "runner.kinds.ddp_step",
+    "train": "runner.kinds.train",
 }
 # Kinds that run as one torch.distributed process group across the ranks; any other kind runs
 # `coordinated` in a multi-rank run: independent processes behind a common start barrier.
@@ -36,12 +37,15 @@ class Measurement:
     latency_ms: Latency | None = None
     throughput: float | None = None
     iterations: int | None = None
+    # Kinds that produce more than timings (`train`): what they computed, and the object keys of what
+    # they stored. Left out of the record when None.
+    metrics: dict[str, Any] | None = None
+    artifacts: dict[str, str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     # Multi-rank runs: the durations behind latency_ms (ns, runner/samples.py), the wall time at
     # which the measured window started (runner/barrier.py), and kind-specific figures.
     samples_ns: list[int] | None = None
     start_ns: int | None = None
-    metrics: dict[str, Any] | None = None
 
 
 KindRunner = Callable[[dict[str, Any]], Measurement]

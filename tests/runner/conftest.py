@@ -2,13 +2,14 @@
 
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
+from deploy.cluster.objectstore import LocalObjectStore, StoreAccess
 from runner.cli import main
 from runner.result import MARKER, SCHEMA_FILE
 
@@ -27,6 +28,10 @@ def _cpu_and_no_cluster_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "WORLD_SIZE",
         "MASTER_ADDR",
         "MASTER_PORT",
+        "KAIML_RUN_ID",
+        "KAIML_OBJECTSTORE_ENDPOINT",
+        "KAIML_OBJECTSTORE_BUCKET",
+        "KAIML_OBJECTSTORE_CREDENTIALS_DIR",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -59,3 +64,26 @@ def run_runner(tmp_path: Path) -> Callable[..., RunOutcome]:
         return code, lines, records[0]
 
     return run
+
+
+@pytest.fixture(scope="session")
+def objectstore(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreAccess]:
+    """One real S3-compatible server (moto's server mode on 127.0.0.1, signatures checked) for the
+    session; each test keeps to its own KAIML_RUN_ID."""
+    store = LocalObjectStore(log_path=tmp_path_factory.mktemp("objectstore") / "moto.log")
+    try:
+        yield store.start()
+    finally:
+        store.stop()
+
+
+@pytest.fixture
+def store_env(objectstore: StoreAccess, tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, str]:
+    """What a training pod gets: the backend ConfigMap's settings as env vars, the Secret as
+    read-only files, and a run id of its own."""
+    secret = objectstore.write_secret_dir(tmp_path / "secret")
+    return {
+        **objectstore.env(),
+        "KAIML_OBJECTSTORE_CREDENTIALS_DIR": str(secret),
+        "KAIML_RUN_ID": f"test-{request.node.name}".replace("[", "-").replace("]", "")[:60],
+    }
