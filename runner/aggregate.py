@@ -44,8 +44,15 @@ def _check(records: Sequence[dict[str, Any]]) -> tuple[int, dict[int, dict[str, 
 
 def _summary(rank: int, record: dict[str, Any] | None) -> dict[str, Any]:
     if record is None:
-        return {"rank": rank, "status": "missing", "node": None, "latency_ms": None, "throughput": None,
-                "start_ns": None, "error": "sent no record"}
+        return {
+            "rank": rank,
+            "status": "missing",
+            "node": None,
+            "latency_ms": None,
+            "throughput": None,
+            "start_ns": None,
+            "error": "sent no record",
+        }
     return {
         "rank": rank,
         "status": record.get("status"),
@@ -67,8 +74,14 @@ def _metrics(kind: str, size: int, ranks: list[dict[str, Any]]) -> dict[str, Any
         for row, *others in zip(*(p["allreduce"] for p in parts), strict=True):  # type: ignore[index]
             slowest = max([row, *others], key=lambda r: r["time_us"])
             algbw, busbw = stats.bus_bandwidth(slowest["bytes"], slowest["time_us"] / 1e6, size)
-            table.append({"bytes": slowest["bytes"], "time_us": slowest["time_us"],
-                          "algbw_gbps": stats.significant(algbw), "busbw_gbps": stats.significant(busbw)})
+            table.append(
+                {
+                    "bytes": slowest["bytes"],
+                    "time_us": slowest["time_us"],
+                    "algbw_gbps": stats.significant(algbw),
+                    "busbw_gbps": stats.significant(busbw),
+                }
+            )
         return {**first, "allreduce": table}
     if first.get("scenario") == "server":
         qps = [p.get("qps") for p in parts]  # type: ignore[union-attr]

@@ -80,8 +80,14 @@ def execute(args: argparse.Namespace) -> tuple[Result, int]:
         measure = kinds.get(run.kind)
         rank = world.from_env()
         if rank is not None:
-            log.info("rank %d of %d, %s, rendezvous %s:%d", rank.rank, rank.size, kinds.mode(run.kind),
-                     rank.master_addr, rank.master_port)
+            log.info(
+                "rank %d of %d, %s, rendezvous %s:%d",
+                rank.rank,
+                rank.size,
+                kinds.mode(run.kind),
+                rank.master_addr,
+                rank.master_port,
+            )
         with world.joined(rank):
             m = measure(run.config)
         result = Result(

@@ -8,6 +8,8 @@ import json
 import sys
 from typing import Any, TextIO
 
+from runner.result import parse_marked
+
 SCHEMA = "kaiml.progress/v1"
 MARKER = "KAIML_PROGRESS"
 
@@ -26,11 +28,4 @@ def emit(event: str, stream: TextIO | None = None, **fields: Any) -> None:
 
 def parse_line(text: str) -> dict[str, Any] | None:
     """The record of a progress line (a timestamp prefix allowed), or None for any other line."""
-    at = text.find(MARKER + " {")
-    if at < 0:
-        return None
-    try:
-        record = json.loads(text[at + len(MARKER) + 1 :])
-    except json.JSONDecodeError:
-        return None
-    return record if isinstance(record, dict) and record.get("schema") == SCHEMA else None
+    return parse_marked(text, MARKER, SCHEMA)

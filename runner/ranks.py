@@ -90,8 +90,11 @@ def launch(config: Path, size: int, out: Path, timeout_s: float) -> list[int | N
     for rank in range(size):
         with (out / f"rank-{rank}.log").open("wb") as logf:
             cmd = [sys.executable, "-m", "runner", "--config", str(config)]
-            procs.append(subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
-                                          env=rank_env(rank, size, port, dict(os.environ))))
+            procs.append(
+                subprocess.Popen(
+                    cmd, stdout=logf, stderr=subprocess.STDOUT, env=rank_env(rank, size, port, dict(os.environ))
+                )
+            )
     deadline = time.monotonic() + timeout_s
     stopped: set[int] = set()
     while any(p.poll() is None for p in procs):
@@ -114,8 +117,9 @@ def run(config: Path, size: int | None, out: Path, timeout_s: float) -> tuple[di
     size = size or spec.ranks or 1
     out.mkdir(parents=True, exist_ok=True)
     document = out / "config.json"
-    document.write_text(json.dumps({"sweep": spec.run.sweep, "kind": spec.run.kind, "index": spec.run.index,
-                                    "config": spec.run.config}))
+    document.write_text(
+        json.dumps({"sweep": spec.run.sweep, "kind": spec.run.kind, "index": spec.run.index, "config": spec.run.config})
+    )
     codes = launch(document, size, out, timeout_s)
     records = []
     for rank, code in enumerate(codes):
@@ -136,25 +140,35 @@ def describe(total: dict[str, Any]) -> str:
     lines = [f"{total['kind']} ({total.get('mode')}), {total['world_size']} ranks: {total['status']}"]
     for r in total["ranks"]:
         lat = r.get("latency_ms") or {}
-        lines.append(f"  rank {r['rank']}: {r['status']}, p50 {lat.get('p50')} ms, p99 {lat.get('p99')} ms, "
-                     f"throughput {r.get('throughput')}" + (f", {r['error']}" if r.get("error") else ""))
+        lines.append(
+            f"  rank {r['rank']}: {r['status']}, p50 {lat.get('p50')} ms, p99 {lat.get('p99')} ms, "
+            f"throughput {r.get('throughput')}" + (f", {r['error']}" if r.get("error") else "")
+        )
     if total["status"] == "ok":
         lat = total["latency_ms"]
-        lines.append(f"  all ranks: p50 {lat['p50']} ms, p99 {lat['p99']} ms over {total['iterations']} samples, "
-                     f"throughput {total['throughput']}, start skew {total.get('start_skew_ms')} ms")
+        lines.append(
+            f"  all ranks: p50 {lat['p50']} ms, p99 {lat['p99']} ms over {total['iterations']} samples, "
+            f"throughput {total['throughput']}, start skew {total.get('start_skew_ms')} ms"
+        )
         for row in (total.get("metrics") or {}).get("allreduce", []):
-            lines.append(f"  all-reduce {row['bytes']:>10} B: {row['time_us']:>12.1f} us, "
-                         f"busbw {row['busbw_gbps']:.3f} GB/s")
+            lines.append(
+                f"  all-reduce {row['bytes']:>10} B: {row['time_us']:>12.1f} us, busbw {row['busbw_gbps']:.3f} GB/s"
+            )
     return "\n".join(lines)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m runner.ranks", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m runner.ranks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--config", type=Path, required=True, metavar="FILE", help="a runner config or a run spec")
     p.add_argument("--ranks", type=int, metavar="N", help="number of ranks (default: the spec's `ranks`, else 1)")
-    p.add_argument("--output-dir", type=Path, metavar="DIR",
-                   help="logs, records and aggregate.json (default runs/ranks-<UTC time>)")
+    p.add_argument(
+        "--output-dir",
+        type=Path,
+        metavar="DIR",
+        help="logs, records and aggregate.json (default runs/ranks-<UTC time>)",
+    )
     p.add_argument("--timeout", type=float, default=600.0, metavar="S", help="stop the ranks after S seconds")
     return p
 

@@ -103,16 +103,21 @@ def now() -> str:
 
 
 def parse_line(line: str) -> dict[str, Any] | None:
-    """The record of a `KAIML_RESULT {...}` log line, or None for any other line. A log reader
-    may prefix lines with a timestamp (`kubectl logs --timestamps`): the marker is searched."""
-    at = line.find(MARKER + " {")
+    """The record of a `KAIML_RESULT {...}` log line, or None for any other line."""
+    return parse_marked(line, MARKER, SCHEMA)
+
+
+def parse_marked(line: str, marker: str, schema: str) -> dict[str, Any] | None:
+    """The JSON object after `marker` on a log line if its `schema` is `schema`, else None. A log
+    reader may prefix lines with a timestamp (`kubectl logs --timestamps`): the marker is searched."""
+    at = line.find(marker + " {")
     if at < 0:
         return None
     try:
-        record = json.loads(line[at + len(MARKER) + 1 :])
+        record = json.loads(line[at + len(marker) + 1 :])
     except json.JSONDecodeError:
         return None
-    return record if isinstance(record, dict) and record.get("schema") == SCHEMA else None
+    return record if isinstance(record, dict) and record.get("schema") == schema else None
 
 
 def find_result(log: str) -> dict[str, Any] | None:

@@ -53,8 +53,9 @@ def _number(c: dict[str, Any], key: str, minimum: float, integer: bool = False) 
     value = c[key]
     kinds = (int,) if integer else (int, float)
     if not isinstance(value, kinds) or isinstance(value, bool) or value < minimum or not math.isfinite(value):
-        raise ConfigError(f"scenario.{key}", f"must be {'an integer' if integer else 'a number'} >= {minimum}, "
-                          f"not {value!r}")
+        raise ConfigError(
+            f"scenario.{key}", f"must be {'an integer' if integer else 'a number'} >= {minimum}, not {value!r}"
+        )
     return value
 
 
@@ -107,8 +108,13 @@ class Trial:
 
     def summary(self) -> dict[str, Any]:
         p99 = stats.latency_stats(self.latencies_ns)["p99"] if self.latencies_ns else None
-        return {"qps": round(self.qps, 3), "queries": len(self.latencies_ns), "planned": self.queries,
-                "p99_ms": p99, "passed": self.passed}
+        return {
+            "qps": round(self.qps, 3),
+            "queries": len(self.latencies_ns),
+            "planned": self.queries,
+            "p99_ms": p99,
+            "passed": self.passed,
+        }
 
 
 def poisson_trial(query: Callable[[], object], qps: float, queries: int, bound_ns: int, seed: int) -> Trial:

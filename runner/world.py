@@ -119,6 +119,17 @@ class Session:
         store.wait(keys)
         return all(store.get(k) == b"1" for k in keys)
 
+    def join(self, device: "torch.device") -> tuple["torch.device", str]:
+        """The device of this rank (on CUDA without an index: one GPU per rank, round robin), set as
+        current, and the process group joined on it: (device, backend)."""
+        import torch
+
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", self.rank % torch.cuda.device_count())
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        return device, self.process_group(device)
+
     def process_group(self, device: "torch.device") -> str:
         """Join the torch.distributed process group (gloo on CPU, nccl on CUDA) over this run's
         store; the backend's name."""

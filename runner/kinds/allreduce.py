@@ -18,8 +18,7 @@ from runner.errors import ConfigError
 from runner.kinds import Measurement, register
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-DEFAULTS: dict[str, Any] = {"sizes": [1 << k for k in range(10, 25, 2)], "dtype": "fp32", "warmup": 5,
-                            "iterations": 20}
+DEFAULTS: dict[str, Any] = {"sizes": [1 << k for k in range(10, 25, 2)], "dtype": "fp32", "warmup": 5, "iterations": 20}
 SCHEDULING = ("gpuType", "gpuCount", "nodePool")
 KEYS = (*DEFAULTS, *SCHEDULING)
 
@@ -45,10 +44,15 @@ def parse(config: dict[str, Any]) -> dict[str, Any]:
         or not sizes
         or not all(isinstance(s, int) and not isinstance(s, bool) and s >= item and s % item == 0 for s in sizes)
     ):
-        raise ConfigError("sizes", f"must be a non-empty list of byte counts, multiples of {item} ({c['dtype']}), "
-                          f"not {sizes!r}")
-    return {"sizes": sorted(sizes), "dtype": c["dtype"], "warmup": _count(c, "warmup", 0),
-            "iterations": _count(c, "iterations", 1)}
+        raise ConfigError(
+            "sizes", f"must be a non-empty list of byte counts, multiples of {item} ({c['dtype']}), not {sizes!r}"
+        )
+    return {
+        "sizes": sorted(sizes),
+        "dtype": c["dtype"],
+        "warmup": _count(c, "warmup", 0),
+        "iterations": _count(c, "iterations", 1),
+    }
 
 
 def time_size(size: int, dtype: torch.dtype, device: torch.device, warmup: int, iterations: int) -> list[int]:
@@ -68,11 +72,7 @@ def run(config: dict[str, Any]) -> Measurement:
     spec = parse(config)
     device = select_device(config)
     session = world.current()
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", session.rank % torch.cuda.device_count())
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    backend = session.process_group(device)
+    device, backend = session.join(device)
     dtype = DTYPES[spec["dtype"]]
     table = []
     durations: list[int] = []
@@ -81,8 +81,14 @@ def run(config: dict[str, Any]) -> Measurement:
         durations = time_size(size, dtype, device, spec["warmup"], spec["iterations"])
         seconds = sum(durations) / len(durations) / 1e9
         algbw, busbw = stats.bus_bandwidth(size, seconds, session.size)
-        table.append({"bytes": size, "time_us": round(seconds * 1e6, 3), "algbw_gbps": stats.significant(algbw),
-                      "busbw_gbps": stats.significant(busbw)})
+        table.append(
+            {
+                "bytes": size,
+                "time_us": round(seconds * 1e6, 3),
+                "algbw_gbps": stats.significant(algbw),
+                "busbw_gbps": stats.significant(busbw),
+            }
+        )
     latency = stats.latency_stats(durations)
     return Measurement(
         device=device_info(device, config),

@@ -17,8 +17,7 @@ from runner.device import device_info, select_device
 from runner.errors import ConfigError
 from runner.kinds import Measurement, model_latency, register
 
-KEYS = ("model", "modelArgs", "batchSize", "inputShape", "precision", "warmup", "iterations",
-        *model_latency.SCHEDULING)
+KEYS = ("model", "modelArgs", "batchSize", "inputShape", "precision", "warmup", "iterations", *model_latency.SCHEDULING)
 
 
 def parse(config: dict[str, Any]) -> model_latency.LatencySpec:
@@ -38,11 +37,7 @@ def run(config: dict[str, Any]) -> Measurement:
     spec = parse(config)
     device = select_device(config)
     session = world.current()
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", session.rank % torch.cuda.device_count())
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    session.process_group(device)
+    device, _ = session.join(device)
     dtype = model_latency.PRECISIONS[spec.precision]
     torch.manual_seed(0)  # the same initial weights on every rank (DDP broadcasts rank 0's anyway)
     model = models.build(spec.model, list(spec.input_shape), spec.model_args, None).to(device=device, dtype=dtype)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helmcli import helm
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
@@ -20,14 +21,6 @@ from deploy.paths import CHARTS, VALUES
 from deploy.values import environments, load_environment
 
 pytestmark = pytest.mark.cluster
-
-
-def helm(kubeconfig: Path, *args: str) -> str:
-    done = subprocess.run(
-        [str(tools.tool("helm")), "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True
-    )
-    assert done.returncode == 0, f"helm {' '.join(args)} failed:\n{done.stderr}"
-    return done.stdout
 
 
 @pytest.fixture(scope="module")

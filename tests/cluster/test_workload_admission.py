@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from helmcli import helm
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
@@ -44,14 +45,6 @@ CONTAINER = {
     "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}},
     "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
 }
-
-
-def helm(kubeconfig: Path, *args: str) -> str:
-    done = subprocess.run(
-        [str(tools.tool("helm")), "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True
-    )
-    assert done.returncode == 0, f"helm {' '.join(args)} failed:\n{done.stderr}"
-    return done.stdout
 
 
 @pytest.fixture(scope="module")

@@ -32,8 +32,12 @@ def target() -> Iterator[Callable[..., Target]]:
     started: list[subprocess.Popen] = []
 
     def start(*args: str) -> Target:
-        proc = subprocess.Popen([sys.executable, "-m", "loadgen", "target", "--port", "0", *args],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "loadgen", "target", "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         started.append(proc)
         line = proc.stdout.readline()
         assert line.startswith("loadgen-target listening on "), line
@@ -70,9 +74,24 @@ def loadgen(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Run]:
 
     def run(name: str, *args: str) -> Run:
         proc = subprocess.run(
-            [sys.executable, "-m", "loadgen", "run", "--name", name, "--artifacts", str(artifacts),
-             "--live-interval", "0", *args],
-            capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env={**os.environ, "LOADGEN_ROLE": ""})
+            [
+                sys.executable,
+                "-m",
+                "loadgen",
+                "run",
+                "--name",
+                name,
+                "--artifacts",
+                str(artifacts),
+                "--live-interval",
+                "0",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S,
+            env={**os.environ, "LOADGEN_ROLE": ""},
+        )
         return Run(proc, artifacts / name)
 
     return run

@@ -55,17 +55,20 @@ def test_unreachable_endpoint(refused):
     assert line.startswith(f"loadgen: error: --endpoint http://127.0.0.1:{port}/v1/chat/completions: cannot connect")
 
 
-@pytest.mark.parametrize(("args", "says"), [
-    (["--concurrency", "1"], "exactly one of --duration SECONDS and --requests N"),
-    (["--concurrency", "1", "--requests", "5", "--duration", "2"], "exactly one of --duration"),
-    (["--requests", "5"], "give --concurrency N or --request-rate R"),
-    (["--request-rate", "0", "--requests", "5"], "--request-rate must be above 0"),
-    (["--concurrency", "2", "--requests", "5", "--workers", "3"], "--workers 3 is more than --concurrency 2"),
-    (["--concurrency", "2", "--requests", "5", "--osl", "0"], "--osl must be at least 1"),
-    (["--concurrency", "2", "--requests", "5", "--ramp-up", "2", "--request-rate", "5"], "--ramp-up"),
-    (["--concurrency", "x", "--requests", "5"], "argument --concurrency: invalid int value: 'x'"),
-    (["--concurrency", "200000", "--workers", "1", "--requests", "5"], "above the hard limit"),
-])
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--concurrency", "1"], "exactly one of --duration SECONDS and --requests N"),
+        (["--concurrency", "1", "--requests", "5", "--duration", "2"], "exactly one of --duration"),
+        (["--requests", "5"], "give --concurrency N or --request-rate R"),
+        (["--request-rate", "0", "--requests", "5"], "--request-rate must be above 0"),
+        (["--concurrency", "2", "--requests", "5", "--workers", "3"], "--workers 3 is more than --concurrency 2"),
+        (["--concurrency", "2", "--requests", "5", "--osl", "0"], "--osl must be at least 1"),
+        (["--concurrency", "2", "--requests", "5", "--ramp-up", "2", "--request-rate", "5"], "--ramp-up"),
+        (["--concurrency", "x", "--requests", "5"], "argument --concurrency: invalid int value: 'x'"),
+        (["--concurrency", "200000", "--workers", "1", "--requests", "5"], "above the hard limit"),
+    ],
+)
 def test_bad_knobs(refused, args, says):
     # A listening socket, so that only the knob itself can be at fault.
     with socket.socket() as server:
@@ -78,21 +81,36 @@ def test_bad_knobs(refused, args, says):
 def test_bad_dataset_names_file_and_line(refused, tmp_path):
     data = tmp_path / "d.jsonl"
     data.write_text(json.dumps({"text": "fine"}) + "\n" + json.dumps({"prompt": "no text key"}) + "\n")
-    line = refused("--endpoint", "http://127.0.0.1:9", "--model", "m", "--concurrency", "1", "--requests", "1",
-                   "--dataset", str(data))
+    line = refused(
+        "--endpoint",
+        "http://127.0.0.1:9",
+        "--model",
+        "m",
+        "--concurrency",
+        "1",
+        "--requests",
+        "1",
+        "--dataset",
+        str(data),
+    )
     assert line == f'loadgen: error: --dataset {data}: line 2 needs a non-empty string "text"'
 
 
 def test_missing_model_is_one_line():
-    proc = subprocess.run([sys.executable, "-m", "loadgen", "run", "--endpoint", "http://127.0.0.1:9"],
-                          capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "loadgen", "run", "--endpoint", "http://127.0.0.1:9"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip() == "loadgen: error: the following arguments are required: --model"
 
 
 def test_credentials_in_the_url_are_not_printed(refused):
     port = _free_port()
-    line = refused("--endpoint", f"http://user:s3cret@127.0.0.1:{port}", "--model", "m", "--concurrency", "1",
-                   "--requests", "1")
+    line = refused(
+        "--endpoint", f"http://user:s3cret@127.0.0.1:{port}", "--model", "m", "--concurrency", "1", "--requests", "1"
+    )
     assert "s3cret" not in line and "user" not in line
     assert line.startswith(f"loadgen: error: --endpoint http://***@127.0.0.1:{port}/v1/chat/completions: cannot")

@@ -13,8 +13,9 @@ from loadgen_cases import within
 
 def test_server_errors_are_counted_once(loadgen, target):
     endpoint = target("--ttft-ms", "10", "--itl-ms", "5", "--output-tokens", "4", "--error-every", "4")
-    run = loadgen("errors", "--endpoint", endpoint.url, "--model", "m", "--concurrency", "8", "--requests", "100",
-                  "--osl", "4")
+    run = loadgen(
+        "errors", "--endpoint", endpoint.url, "--model", "m", "--concurrency", "8", "--requests", "100", "--osl", "4"
+    )
     assert run.proc.returncode == 0, run.proc.stderr
     s = run.summary
     assert s["accounting"]["sent"] == 100
@@ -29,8 +30,20 @@ def test_server_errors_are_counted_once(loadgen, target):
 def test_requests_past_the_grace_period_are_cancelled_and_recorded(loadgen, target):
     # 5 s per request, a 1 s run and 0.5 s of grace: what is in flight at the end is cancelled.
     endpoint = target("--ttft-ms", "100", "--itl-ms", "100", "--output-tokens", "50")
-    run = loadgen("cancelled", "--endpoint", endpoint.url, "--model", "m", "--streaming", "--concurrency", "4",
-                  "--duration", "1", "--grace", "0.5")
+    run = loadgen(
+        "cancelled",
+        "--endpoint",
+        endpoint.url,
+        "--model",
+        "m",
+        "--streaming",
+        "--concurrency",
+        "4",
+        "--duration",
+        "1",
+        "--grace",
+        "0.5",
+    )
     assert run.proc.returncode == 0, run.proc.stderr
     s = run.summary
     assert s["accounting"]["sent"] == 4 and s["accounting"]["errors"] == 4 and s["accounting"]["lost"] == 0
@@ -40,8 +53,20 @@ def test_requests_past_the_grace_period_are_cancelled_and_recorded(loadgen, targ
 
 def test_request_rate_is_not_exceeded(loadgen, target):
     endpoint = target("--ttft-ms", "5", "--itl-ms", "1", "--output-tokens", "2")
-    run = loadgen("rate", "--endpoint", endpoint.url, "--model", "m", "--streaming", "--request-rate", "40",
-                  "--requests", "40", "--osl", "2")
+    run = loadgen(
+        "rate",
+        "--endpoint",
+        endpoint.url,
+        "--model",
+        "m",
+        "--streaming",
+        "--request-rate",
+        "40",
+        "--requests",
+        "40",
+        "--osl",
+        "2",
+    )
     assert run.proc.returncode == 0, run.proc.stderr
     s = run.summary
     assert s["accounting"]["recorded"] == 40
@@ -54,12 +79,31 @@ def test_request_rate_is_not_exceeded(loadgen, target):
 def test_dataset_file_sets_prompts_and_output_lengths(loadgen, target, tmp_path):
     endpoint = target("--ttft-ms", "5", "--itl-ms", "1", "--honor-max-tokens")
     data = tmp_path / "prompts.jsonl"
-    data.write_text("\n".join(json.dumps(e) for e in [
-        {"text": "one two three", "output_length": 3},
-        {"text": "a longer prompt, with a comma", "output_length": 5},
-    ]) + "\n")
-    run = loadgen("dataset", "--endpoint", endpoint.url, "--model", "m", "--streaming", "--concurrency", "2",
-                  "--requests", "4", "--dataset", str(data), "--single-process")
+    data.write_text(
+        "\n".join(
+            json.dumps(e)
+            for e in [
+                {"text": "one two three", "output_length": 3},
+                {"text": "a longer prompt, with a comma", "output_length": 5},
+            ]
+        )
+        + "\n"
+    )
+    run = loadgen(
+        "dataset",
+        "--endpoint",
+        endpoint.url,
+        "--model",
+        "m",
+        "--streaming",
+        "--concurrency",
+        "2",
+        "--requests",
+        "4",
+        "--dataset",
+        str(data),
+        "--single-process",
+    )
     assert run.proc.returncode == 0, run.proc.stderr
     by_session = {r["metadata"]["session_num"]: r["metrics"] for r in run.records}
     # Credits walk the dataset in order: sessions 0 and 2 use the first entry, 1 and 3 the second.
@@ -73,10 +117,35 @@ def test_dataset_file_sets_prompts_and_output_lengths(loadgen, target, tmp_path)
 def test_a_worker_killed_mid_run_fails_the_run_in_one_line(target, tmp_path):
     endpoint = target("--ttft-ms", "100", "--itl-ms", "100", "--output-tokens", "50")
     run = subprocess.Popen(
-        [sys.executable, "-m", "loadgen", "run", "--endpoint", endpoint.url, "--model", "m", "--streaming",
-         "--concurrency", "4", "--requests", "8", "--workers", "2", "--record-processors", "1",
-         "--artifacts", str(tmp_path), "--name", "killed", "--live-interval", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "loadgen",
+            "run",
+            "--endpoint",
+            endpoint.url,
+            "--model",
+            "m",
+            "--streaming",
+            "--concurrency",
+            "4",
+            "--requests",
+            "8",
+            "--workers",
+            "2",
+            "--record-processors",
+            "1",
+            "--artifacts",
+            str(tmp_path),
+            "--name",
+            "killed",
+            "--live-interval",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         log = tmp_path / "killed" / "logs" / "loadgen.log"
         deadline = time.monotonic() + 60
@@ -84,8 +153,9 @@ def test_a_worker_killed_mid_run_fails_the_run_in_one_line(target, tmp_path):
             assert time.monotonic() < deadline and run.poll() is None, "the run did not start"
             time.sleep(0.1)
         children = Path(f"/proc/{run.pid}/task/{run.pid}/children").read_text().split()
-        worker = next(int(pid) for pid in children
-                      if b"worker_0" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"))
+        worker = next(
+            int(pid) for pid in children if b"worker_0" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        )
         os.kill(worker, signal.SIGKILL)
         _, err = run.communicate(timeout=60)
     finally:
@@ -94,4 +164,5 @@ def test_a_worker_killed_mid_run_fails_the_run_in_one_line(target, tmp_path):
             run.wait()
     assert run.returncode == 1
     assert err.strip().splitlines()[-1] == (
-        f"loadgen: error: worker_0 exited early with code -9; see {tmp_path / 'killed' / 'logs' / 'worker_0.log'}")
+        f"loadgen: error: worker_0 exited early with code -9; see {tmp_path / 'killed' / 'logs' / 'worker_0.log'}"
+    )

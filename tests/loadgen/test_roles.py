@@ -25,15 +25,51 @@ def test_controller_worker_and_record_processor_started_separately(target, tmp_p
     endpoint = target("--ttft-ms", "20", "--itl-ms", "5", "--output-tokens", "4")
     ports = _free_ports()
     controller = subprocess.Popen(
-        [sys.executable, "-m", "loadgen", "controller", "--endpoint", endpoint.url, "--model", "m", "--streaming",
-         "--concurrency", "4", "--requests", "40", "--osl", "4", "--workers", "1", "--record-processors", "1",
-         "--bind-host", "127.0.0.1", "--ports", ports.as_arg(), "--artifacts", str(tmp_path), "--name", "pods",
-         "--live-interval", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "loadgen",
+            "controller",
+            "--endpoint",
+            endpoint.url,
+            "--model",
+            "m",
+            "--streaming",
+            "--concurrency",
+            "4",
+            "--requests",
+            "40",
+            "--osl",
+            "4",
+            "--workers",
+            "1",
+            "--record-processors",
+            "1",
+            "--bind-host",
+            "127.0.0.1",
+            "--ports",
+            ports.as_arg(),
+            "--artifacts",
+            str(tmp_path),
+            "--name",
+            "pods",
+            "--live-interval",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     env = {**os.environ, "LOADGEN_CONTROLLER_HOST": "127.0.0.1", "LOADGEN_PORTS": ports.as_arg()}
-    roles = [subprocess.Popen([sys.executable, "-m", "loadgen"], env={**env, "LOADGEN_ROLE": role},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-             for role in ("worker", "record-processor")]
+    roles = [
+        subprocess.Popen(
+            [sys.executable, "-m", "loadgen"],
+            env={**env, "LOADGEN_ROLE": role},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for role in ("worker", "record-processor")
+    ]
     try:
         out, err = controller.communicate(timeout=60)
         assert controller.returncode == 0, err

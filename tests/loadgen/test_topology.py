@@ -11,8 +11,17 @@ from loadgen_cases import within
 # the ITL by d / (TOKENS - 1), 5 % only when d reaches 22 ms.
 TTFT_MS, ITL_MS, TOKENS = 400.0, 50.0, 10
 REQUESTS, WARMUP, CONCURRENCY = 120, 20, 20
-LOAD = ["--streaming", "--concurrency", str(CONCURRENCY), "--requests", str(REQUESTS),
-        "--warmup-requests", str(WARMUP), "--osl", str(TOKENS)]
+LOAD = [
+    "--streaming",
+    "--concurrency",
+    str(CONCURRENCY),
+    "--requests",
+    str(REQUESTS),
+    "--warmup-requests",
+    str(WARMUP),
+    "--osl",
+    str(TOKENS),
+]
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +32,9 @@ def endpoint(target):
 @pytest.fixture(scope="module")
 def distributed(loadgen, endpoint):
     before = endpoint.stats()["requests"]
-    run = loadgen("distributed", "--endpoint", endpoint.url, "--model", "m", *LOAD,
-                  "--workers", "2", "--record-processors", "1")
+    run = loadgen(
+        "distributed", "--endpoint", endpoint.url, "--model", "m", *LOAD, "--workers", "2", "--record-processors", "1"
+    )
     assert run.proc.returncode == 0, run.proc.stderr
     run.target_requests = endpoint.stats()["requests"] - before
     return run
@@ -32,8 +42,15 @@ def distributed(loadgen, endpoint):
 
 def test_every_request_is_recorded_exactly_once(distributed):
     s = distributed.summary
-    assert s["accounting"] == {"sent": REQUESTS, "recorded": REQUESTS, "errors": 0, "duplicates": 0, "lost": 0,
-                               "warmup_sent": WARMUP, "warmup_recorded": WARMUP}
+    assert s["accounting"] == {
+        "sent": REQUESTS,
+        "recorded": REQUESTS,
+        "errors": 0,
+        "duplicates": 0,
+        "lost": 0,
+        "warmup_sent": WARMUP,
+        "warmup_recorded": WARMUP,
+    }
     assert s["request_count"]["avg"] == REQUESTS
     records = distributed.records
     assert len(records) == REQUESTS
@@ -64,22 +81,46 @@ def test_metrics_match_the_target(distributed):
 
 def test_artifacts_use_aiperf_names(distributed):
     out = distributed.out_dir
-    for name in ("profile_export_aiperf.json", "profile_export_aiperf.csv", "profile_export.jsonl", "READY",
-                 "logs/loadgen.log", "logs/worker_0.log", "logs/worker_1.log", "logs/record_processor_0.log"):
+    for name in (
+        "profile_export_aiperf.json",
+        "profile_export_aiperf.csv",
+        "profile_export.jsonl",
+        "READY",
+        "logs/loadgen.log",
+        "logs/worker_0.log",
+        "logs/worker_1.log",
+        "logs/record_processor_0.log",
+    ):
         assert (out / name).is_file(), name
     csv = (out / "profile_export_aiperf.csv").read_text()
     assert csv.startswith("Metric,avg,min,max,p1,p5,p10,p25,p50,p75,p90,p95,p99,std\n")
     assert "Time to First Token (ms)," in csv and "Request Throughput (requests/sec)," in csv
     table = distributed.proc.stdout
-    for row in ("Time to First Token (ms)", "Inter Token Latency (ms)", "Request Latency (ms)",
-                "Output Token Throughput (tokens/sec)", "Request Throughput (requests/sec)"):
+    for row in (
+        "Time to First Token (ms)",
+        "Inter Token Latency (ms)",
+        "Request Latency (ms)",
+        "Output Token Throughput (tokens/sec)",
+        "Request Throughput (requests/sec)",
+    ):
         assert row in table
     assert f"sent {REQUESTS} = recorded {REQUESTS} + errors 0" in table
 
 
 def test_single_process_gives_the_same_metrics(loadgen, endpoint, distributed):
-    run = loadgen("single", "--endpoint", endpoint.url, "--model", "m", *LOAD,
-                  "--workers", "2", "--record-processors", "1", "--single-process")
+    run = loadgen(
+        "single",
+        "--endpoint",
+        endpoint.url,
+        "--model",
+        "m",
+        *LOAD,
+        "--workers",
+        "2",
+        "--record-processors",
+        "1",
+        "--single-process",
+    )
     assert run.proc.returncode == 0, run.proc.stderr
     single, multi = run.summary, distributed.summary
     assert single["engine"]["mode"] == "single-process"

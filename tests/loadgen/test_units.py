@@ -13,18 +13,37 @@ from loadgen.config import Ports
 from loadgen.errors import ConfigError
 
 
-@pytest.mark.parametrize(("concurrency", "per_worker", "workers", "processors"), [
-    (1, 500, 1, 1), (500, 500, 1, 1), (501, 500, 2, 1), (5000, 500, 10, 3), (100_000, 500, 200, 50),
-    (10_000, 2500, 4, 1),
-])
+@pytest.mark.parametrize(
+    ("concurrency", "per_worker", "workers", "processors"),
+    [
+        (1, 500, 1, 1),
+        (500, 500, 1, 1),
+        (501, 500, 2, 1),
+        (5000, 500, 10, 3),
+        (100_000, 500, 200, 50),
+        (10_000, 2500, 4, 1),
+    ],
+)
 def test_sizing_from_concurrency(concurrency, per_worker, workers, processors):
     assert config.sized_workers(concurrency, per_worker) == workers
     assert config.sized_record_processors(workers) == processors
 
 
 def _raw(chunks, *, streaming=True, error=None):
-    return {"id": 7, "rid": "r", "worker": "worker_0", "start_ns": 10**18, "ack": 1_000_000, "end": chunks[-1][0],
-            "status": 200, "streaming": streaming, "chunks": chunks, "isl": 4, "error": error, "cancelled": False}
+    return {
+        "id": 7,
+        "rid": "r",
+        "worker": "worker_0",
+        "start_ns": 10**18,
+        "ack": 1_000_000,
+        "end": chunks[-1][0],
+        "status": 200,
+        "streaming": streaming,
+        "chunks": chunks,
+        "isl": 4,
+        "error": error,
+        "cancelled": False,
+    }
 
 
 def _event(text):
@@ -49,7 +68,7 @@ def test_streaming_record_metrics_follow_aiperf():
 
 def test_sse_events_split_across_reads_and_crlf():
     text = _event(" a") + _event(" b").replace(b"\n\n", b"\r\n\r\n") + b"data: [DONE]\n\n"
-    chunks = [[i + 1, text[i:i + 7]] for i in range(0, len(text), 7)]
+    chunks = [[i + 1, text[i : i + 7]] for i in range(0, len(text), 7)]
     events = metrics.sse_events(chunks)
     assert [data for _, data in events][-1] == "[DONE]"
     assert len(events) == 3
@@ -109,16 +128,24 @@ def test_open_file_limit_is_raised_to_what_connections_need():
     # A child starts with a low soft limit (as a default container may) and raises it itself.
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, 4000)
-    code = ("import resource; from loadgen.limits import raise_files, HEADROOM;"
-            f"print(raise_files({want} - HEADROOM), resource.getrlimit(resource.RLIMIT_NOFILE)[0])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30,
-                         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))).stdout.split()
+    code = (
+        "import resource; from loadgen.limits import raise_files, HEADROOM;"
+        f"print(raise_files({want} - HEADROOM), resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard)),
+    ).stdout.split()
     assert out == [str(want), str(want)]
 
 
 def test_both_sse_parsers_agree_on_events_split_across_reads():
     text = b": keep-alive\n\n" + _event(" a") + b"event: x\ndata: {}\n\n" + _event(" b") + b"data: [DONE]\n\n"
-    chunks = [[i + 1, text[i:i + 5]] for i in range(0, len(text), 5)]
+    chunks = [[i + 1, text[i : i + 5]] for i in range(0, len(text), 5)]
     fast = [(at, bytes(p) if isinstance(p, bytes) else p.encode()) for at, p in metrics.sse_events(chunks)]
     general = [(at, p.encode()) for at, p in metrics._sse_events_crlf(chunks)]
     assert fast == general

@@ -17,10 +17,21 @@ DEVICE = {"type": "cpu", "node": "n", "hostname": "h", "cpu": "c", "torch": "2.1
 def rank_record(rank: int, size: int, durations: list[int], kind: str = "model-latency", **extra: Any) -> dict:
     latency = stats.latency_stats(durations)
     record = Result(
-        sweep="s", index=0, kind=kind, config={"model": "mlp"}, started=f"2026-01-01T00:00:0{rank}.000Z",
-        finished=f"2026-01-01T00:00:1{rank}.000Z", device={**DEVICE, "node": f"node-{rank}"}, latency_ms=latency,
-        throughput=stats.throughput(4, latency["mean"]), iterations=len(durations), mode="coordinated", rank=rank,
-        world_size=size, start_ns=1_000_000_000 + rank * 250_000, samples=samples.encode(durations),
+        sweep="s",
+        index=0,
+        kind=kind,
+        config={"model": "mlp"},
+        started=f"2026-01-01T00:00:0{rank}.000Z",
+        finished=f"2026-01-01T00:00:1{rank}.000Z",
+        device={**DEVICE, "node": f"node-{rank}"},
+        latency_ms=latency,
+        throughput=stats.throughput(4, latency["mean"]),
+        iterations=len(durations),
+        mode="coordinated",
+        rank=rank,
+        world_size=size,
+        start_ns=1_000_000_000 + rank * 250_000,
+        samples=samples.encode(durations),
     ).to_dict()
     record.update(extra)
     return record
@@ -60,8 +71,14 @@ def test_order_of_records_does_not_matter() -> None:
 
 def test_a_failed_and_a_missing_rank_make_the_aggregate_fail_naming_them(validate: Callable[[dict], None]) -> None:
     records = skewed_ranks()
-    bad = {**records[1], "status": "config-error", "error": "bad config: model: unknown", "latency_ms": None,
-           "throughput": None, "samples": None}
+    bad = {
+        **records[1],
+        "status": "config-error",
+        "error": "bad config: model: unknown",
+        "latency_ms": None,
+        "throughput": None,
+        "samples": None,
+    }
     del bad["samples"]
     total = aggregate([records[0], bad, records[3]])
     validate(total)
@@ -98,9 +115,14 @@ def test_a_record_without_samples_is_refused_naming_the_rank() -> None:
 
 def test_allreduce_takes_the_slowest_rank_per_size() -> None:
     def table(times: list[float]) -> dict:
-        return {"backend": "gloo", "dtype": "fp32", "allreduce": [
-            {"bytes": b, "time_us": t, "algbw_gbps": 0.0, "busbw_gbps": 0.0}
-            for b, t in zip([1024, 1 << 20], times, strict=True)]}
+        return {
+            "backend": "gloo",
+            "dtype": "fp32",
+            "allreduce": [
+                {"bytes": b, "time_us": t, "algbw_gbps": 0.0, "busbw_gbps": 0.0}
+                for b, t in zip([1024, 1 << 20], times, strict=True)
+            ],
+        }
 
     records = [
         rank_record(0, 2, [10_000, 12_000], kind="allreduce", mode="distributed", metrics=table([10.0, 1000.0])),

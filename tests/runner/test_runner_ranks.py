@@ -20,8 +20,14 @@ from runner.ranks import free_port, load_spec
 from runner.result import ORDER, find_result
 
 REPO = Path(__file__).resolve().parents[2]
-TINY_MLP = {"model": "mlp", "batchSize": 2, "inputShape": [16], "modelArgs": {"hidden": 16, "layers": 1},
-            "warmup": 2, "iterations": 30}
+TINY_MLP = {
+    "model": "mlp",
+    "batchSize": 2,
+    "inputShape": [16],
+    "modelArgs": {"hidden": 16, "layers": 1},
+    "warmup": 2,
+    "iterations": 30,
+}
 
 
 def launch(tmp_path: Path, spec: dict[str, Any], ranks: int, suffix: str = ".json") -> tuple[int, dict, list[dict]]:
@@ -32,9 +38,24 @@ def launch(tmp_path: Path, spec: dict[str, Any], ranks: int, suffix: str = ".jso
     out = tmp_path / "out"
     env = {**os.environ, "KAIML_DEVICE": "cpu", "KAIML_START_LEAD_MS": "300", "KAIML_RENDEZVOUS_TIMEOUT_S": "60"}
     proc = subprocess.run(
-        [sys.executable, "-m", "runner.ranks", "--ranks", str(ranks), "--config", str(path), "--output-dir",
-         str(out), "--timeout", "120"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=180,
+        [
+            sys.executable,
+            "-m",
+            "runner.ranks",
+            "--ranks",
+            str(ranks),
+            "--config",
+            str(path),
+            "--output-dir",
+            str(out),
+            "--timeout",
+            "120",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     total = find_result(proc.stdout)
     assert total is not None, proc.stderr
@@ -48,13 +69,18 @@ def union_stats(records: list[dict]) -> dict:
 
 
 def test_coordinated_latency_on_four_ranks(tmp_path: Path, validate: Callable[[dict], None]) -> None:
-    code, total, records = launch(tmp_path, {"name": "coord", "mode": "coordinated", "kind": "model-latency",
-                                             "config": TINY_MLP}, 4, ".yaml")
+    code, total, records = launch(
+        tmp_path, {"name": "coord", "mode": "coordinated", "kind": "model-latency", "config": TINY_MLP}, 4, ".yaml"
+    )
     assert code == 0, total
     for rank, record in enumerate(records):
         validate(record)
-        assert (record["rank"], record["world_size"], record["mode"], record["sweep"]) == (rank, 4, "coordinated",
-                                                                                           "coord")
+        assert (record["rank"], record["world_size"], record["mode"], record["sweep"]) == (
+            rank,
+            4,
+            "coordinated",
+            "coord",
+        )
         assert len(record["samples"]["values"]) == 30
         assert record["latency_ms"] == stats.latency_stats(record["samples"]["values"])
     validate(total)
@@ -87,9 +113,23 @@ def test_data_parallel_step_and_a_server_search_on_two_ranks(tmp_path: Path) -> 
     assert code == 0, total
     assert total["mode"] == "distributed"
     assert total["throughput"] == pytest.approx(sum(r["throughput"] for r in records), abs=0.01)
-    server = {"name": "srv", "kind": "model-latency", "config": {
-        **TINY_MLP, "scenario": {"name": "server", "p99BoundMs": 500, "minQps": 20, "maxQps": 80, "trialSeconds": 0.25,
-                                 "minQueries": 10, "budgetSeconds": 3, "tolerance": 0.5}}}
+    server = {
+        "name": "srv",
+        "kind": "model-latency",
+        "config": {
+            **TINY_MLP,
+            "scenario": {
+                "name": "server",
+                "p99BoundMs": 500,
+                "minQps": 20,
+                "maxQps": 80,
+                "trialSeconds": 0.25,
+                "minQueries": 10,
+                "budgetSeconds": 3,
+                "tolerance": 0.5,
+            },
+        },
+    }
     code, total, records = launch(tmp_path / "srv", server, 2)
     assert code == 0, total
     trials = [[t["passed"] for t in r["metrics"]["trials"]] for r in records]

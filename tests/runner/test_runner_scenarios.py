@@ -59,8 +59,17 @@ def test_server_search_finds_the_rate_under_the_bound_within_its_budget() -> Non
     # 2 ms of service: one worker serves at most 500 QPS. The warm-up is told 0.5 ms, so maxQps is
     # 2,000 (4x overload: the queue grows 1.5 ms a query and the trial stops early); the bound is
     # loose enough for a loaded host's stalls at the low rates.
-    scenario = scenarios.parse({"name": "server", "p99BoundMs": 200, "minQps": 20, "trialSeconds": 0.2,
-                                "minQueries": 20, "budgetSeconds": 3, "tolerance": 0.1})
+    scenario = scenarios.parse(
+        {
+            "name": "server",
+            "p99BoundMs": 200,
+            "minQps": 20,
+            "trialSeconds": 0.2,
+            "minQueries": 20,
+            "budgetSeconds": 3,
+            "tolerance": 0.1,
+        }
+    )
     t0 = time.monotonic()
     found = scenarios.server_search(busy(0.002), scenario, service_ns=500_000)
     elapsed = time.monotonic() - t0

@@ -23,8 +23,9 @@ def test_no_world_size_is_a_single_run() -> None:
 
 
 def test_identity_as_an_indexed_job_gives_it() -> None:
-    w = world.from_env({"WORLD_SIZE": "4", "JOB_COMPLETION_INDEX": "2", "MASTER_ADDR": "bench-0.bench",
-                        "MASTER_PORT": "29400"})
+    w = world.from_env(
+        {"WORLD_SIZE": "4", "JOB_COMPLETION_INDEX": "2", "MASTER_ADDR": "bench-0.bench", "MASTER_PORT": "29400"}
+    )
     assert w == world.World(rank=2, size=4, master_addr="bench-0.bench", master_port=29400)
     # RANK wins over the completion index; defaults: loopback, 29500
     assert world.from_env({"WORLD_SIZE": "2", "RANK": "1", "JOB_COMPLETION_INDEX": "0"}) == world.World(1, 2)
