@@ -89,7 +89,8 @@ def test_pods_land_exactly_on_their_pool_hardened_and_without_token(rendered, en
         group = groups[job["metadata"]["labels"]["kai-ml.io/benchmark-group"]]
         pod = job["spec"]["template"]["spec"]
         pool = pools[group["nodePool"]]
-        assert pod["nodeSelector"] == {**pool["labels"], "gpu-type": group["gpuType"]}
+        gpu_type = {"gpu-type": group["gpuType"]} if group["gpuType"] else {}  # a CPU group selects its pool alone
+        assert pod["nodeSelector"] == {**pool["labels"], **gpu_type}
         expected = tolerations_for(pool) + (tolerations_for(pools["spot-instances"]) if group["spot"] else [])
         assert sorted(pod.get("tolerations", []), key=str) == sorted(expected, key=str)
         assert pod["priorityClassName"] == group["priorityClassName"]
@@ -102,8 +103,9 @@ def test_pods_land_exactly_on_their_pool_hardened_and_without_token(rendered, en
         assert security["allowPrivilegeEscalation"] is False and security["readOnlyRootFilesystem"] is True
         assert security["capabilities"] == {"drop": ["ALL"]}
         gpus = group["gpuCount"]
-        assert container["resources"]["requests"]["nvidia.com/gpu"] == gpus
-        assert container["resources"]["limits"]["nvidia.com/gpu"] == gpus
+        # A CPU group (gpuCount 0) asks for no GPU at all rather than for zero.
+        assert container["resources"]["requests"].get("nvidia.com/gpu", 0) == gpus
+        assert container["resources"]["limits"].get("nvidia.com/gpu", 0) == gpus
         mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
         assert mounts["/etc/kai-ml/sweep"]["readOnly"] is True and "/tmp" in mounts
         labels = job["spec"]["template"]["metadata"]["labels"]

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from envsecrets import create_credentials
 from faults import restart_apiserver
 from kubernetes import client, watch
 
@@ -87,6 +88,7 @@ def test_deploy_survives_an_api_server_restart(own_cluster: LocalCluster, tmp_pa
 
 def test_deploy_converges_after_a_30s_api_server_outage(own_cluster: LocalCluster, tmp_path: Path) -> None:
     kubeconfig = own_cluster.kubeconfig
+    create_credentials(own_cluster.api_client(), "staging")  # as an operator does before the first deploy
     deploy = start_deploy("staging", kubeconfig, tmp_path)
     wait_for_release_record(own_cluster, "staging-platform-policy")
     restart_apiserver(own_cluster, downtime=30)

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from envsecrets import create_credentials, credentials
 from kubernetes import client
 
 from deploy import tools
 from deploy.paths import REPO
-from deploy.values import environments, load_environment
+from deploy.values import environments
 
 pytestmark = pytest.mark.cluster
 
@@ -38,34 +39,13 @@ def summary(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
     return {row["release"]: row["action"] for row in json.loads(result.stdout)["releases"]}
 
 
-def credentials(env: str) -> tuple[str, dict[str, dict[str, str]]] | None:
-    """The platform namespace and the Secrets (name -> data) that ENV's values name, if any: the
-    processing credentials and the cache's password."""
-    values = load_environment(env)
-    wanted = {
-        (values.get("distributedProcessing") or {}).get("credentials", {}).get("existingSecret"): "TOKEN",
-        values["global"].get("cacheAuth", {}).get("existingSecret"): values["global"]
-        .get("cacheAuth", {})
-        .get("secretKey", "password"),
-    }
-    secrets = {name: {key: f"s3cr3t-value-{key}"} for name, key in wanted.items() if name}
-    return (values["global"]["namespaces"]["platform"], secrets) if secrets else None
-
-
 @pytest.fixture(scope="module")
 def deployed(kubeconfig: Path, argo_crd: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Every environment deployed once with Argo's CRD present (so workflows deploy too). The
     credentials Secrets are made first, as the README tells an operator to: their namespace before the
     platform's, which the first deploy then adopts."""
-    core = client.CoreV1Api(client.ApiClient(_config(kubeconfig)))
     for env in environments():
-        found = credentials(env)
-        if found:
-            namespace, secrets = found
-            core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
-            for name, data in secrets.items():
-                secret = client.V1Secret(metadata=client.V1ObjectMeta(name=name), string_data=data)
-                core.create_namespaced_secret(namespace, secret)
+        create_credentials(client.ApiClient(_config(kubeconfig)), env)
     runs = tmp_path_factory.mktemp("runs")
     yield runs
     for env in reversed(environments()):
