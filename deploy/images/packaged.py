@@ -53,13 +53,30 @@ def _rootfs(spec: dict, tarball: Path, log: Log) -> None:
     log(f"  root filesystem: {tarball.stat().st_size / 2**20:.0f} MiB in {time.monotonic() - started:.0f}s")
 
 
+def _tarball(image: str) -> Path:
+    return build.cache_dir() / f"{image.replace('/', '-').replace(':', '-')}.tar"
+
+
+def _drop_stale(image: str) -> None:
+    """Remove the images and tarballs of older definitions (vfs keeps a full copy of each)."""
+    repository = image.rsplit(":", 1)[0]
+    current = _tarball(image)
+    for old in current.parent.glob(_tarball(f"{repository}:*").name):
+        if old != current:
+            old.unlink()
+    names = build.buildah("images", "--format", "{{.Name}}:{{.Tag}}").split()
+    stale = [n for n in names if n.rsplit(":", 1)[0].endswith("/" + repository) and not n.endswith("/" + image)]
+    if stale:
+        build.buildah("rmi", *stale)
+
+
 def build_image(definition: Path, log: Log = print) -> str:
     """Build the definition's image once; return its local reference."""
     spec = yaml.safe_load(definition.read_text())
     image = ref(definition)
     if build.image_exists(image):
         return image
-    tarball = build.cache_dir() / f"{image.replace('/', '-').replace(':', '-')}.tar"
+    tarball = _tarball(image)
     if not tarball.exists():
         _rootfs(spec, tarball, log)
     ctr = build.buildah("from", "scratch").strip()
@@ -72,6 +89,7 @@ def build_image(definition: Path, log: Log = print) -> str:
         build.buildah("commit", "--quiet", ctr, image)
     finally:
         build.buildah("rm", ctr)
+    _drop_stale(image)
     log(f"built {image} ({build.size(image) / 2**20:.0f} MiB)")
     return image
 
