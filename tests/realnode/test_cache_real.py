@@ -1,0 +1,163 @@
+"""The cache chart (charts/cache) in a real container on the real node: Redis from the image built
+here out of Debian packages (deploy/images/redis.yaml), its password from a Secret mounted as a file.
+The chart's readiness probe (an authenticated PING) makes the pod Ready, and a second real pod is
+refused without the password (NOAUTH), with a wrong one (WRONGPASS), and answered with the right one.
+The Service is not used: the real node runs no kube-proxy, so pods reach each other by pod IP."""
+
+import json
+import secrets
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from realnode_env import POOL, VALUES, RealCluster
+
+from deploy import charts, tools
+from deploy.cluster.realnode import REAL_LABEL
+from deploy.images import packaged
+from deploy.paths import CHARTS
+
+pytestmark = pytest.mark.realnode
+
+NAMESPACE = "cache-real"
+RELEASE = "cache-real"
+SECRET_DIR = "/run/secrets/cache"
+
+# Run in the Redis image: one line per case, then what Redis answered (on one line). The password is
+# read from the mounted file into REDISCLI_AUTH (redis-cli sends AUTH first), never onto a command line.
+CLIENT = f"""
+set -u
+ping() {{ redis-cli -h "$CACHE_IP" PING 2>&1 | tr '\\n' ' '; }}
+echo "unauthenticated: $(ping)"
+echo "wrong password: $(REDISCLI_AUTH=guess ping)"
+echo "authenticated: $(REDISCLI_AUTH="$(cat {SECRET_DIR}/password)" ping)"
+"""
+
+
+def _kubectl(real: RealCluster, *args: str, timeout: float = 60) -> str:
+    cmd = [str(tools.tool("kubectl")), "--kubeconfig", str(real.kubeconfig), *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"kubectl {' '.join(args)} failed:\n{done.stderr}"
+    return done.stdout
+
+
+def _helm(real: RealCluster, *args: str) -> str:
+    cmd = [str(tools.tool("helm")), "--kubeconfig", str(real.kubeconfig), *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"helm {' '.join(args)} failed:\n{done.stderr}"
+    return done.stdout
+
+
+def _client_pod(image: str, cache_ip: str) -> dict[str, object]:
+    """A restricted pod pinned to the real node, with the cache's Secret mounted as the chart mounts it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "cache-client", "namespace": NAMESPACE},
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "nodeSelector": {REAL_LABEL: "true"},
+            "tolerations": [{"key": REAL_LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}],
+            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "volumes": [{"name": "auth", "secret": {"secretName": "cache-auth", "defaultMode": 0o444}}],
+            "containers": [
+                {
+                    "name": "main",
+                    "image": image,
+                    "command": ["sh", "-c", CLIENT],
+                    "env": [{"name": "CACHE_IP", "value": cache_ip}],
+                    "volumeMounts": [{"name": "auth", "mountPath": SECRET_DIR, "readOnly": True}],
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                }
+            ],
+        },
+    }
+
+
+@pytest.fixture
+def cache_namespace(real_cluster: RealCluster, tmp_path: Path) -> Iterator[str]:
+    """The namespace (Pod Security `restricted` enforced) with the cache's password Secret; the
+    password goes to the API server in a file, never on a command line. Removed afterwards."""
+    password = secrets.token_urlsafe(24)
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
+    }
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "cache-auth", "namespace": NAMESPACE},
+        "stringData": {"password": password},
+    }
+    manifest = tmp_path / "namespace.yaml"
+    manifest.write_text(yaml.safe_dump_all([namespace, secret]))
+    manifest.chmod(0o600)
+    _kubectl(real_cluster, "apply", "-f", str(manifest))
+    manifest.unlink()
+    try:
+        yield password
+    finally:
+        subprocess.run(
+            [str(tools.tool("helm")), "--kubeconfig", str(real_cluster.kubeconfig), "uninstall", RELEASE,
+             "-n", NAMESPACE, "--wait", "--timeout", "60s"],
+            capture_output=True, timeout=120,
+        )  # fmt: skip
+        _kubectl(real_cluster, "delete", "namespace", NAMESPACE, "--wait=true", "--timeout=120s", timeout=150)
+
+
+def test_the_cache_enforces_its_password_in_a_real_container(
+    real_cluster: RealCluster, cache_namespace: str, tmp_path: Path
+) -> None:
+    password = cache_namespace
+    image = packaged.push_image(packaged.REDIS, real_cluster.registry)
+    registry, reference = image.split("/", 1)
+    repository, tag = reference.rsplit(":", 1)
+    helm = tools.tool("helm")
+    charts.build_dependencies(Path(helm), [CHARTS / "platform-lib", CHARTS / "cache"])
+    values = tmp_path / "cache-values.yaml"
+    values.write_text(
+        yaml.safe_dump(
+            {
+                "image": {"registry": registry, "repository": repository, "tag": tag},
+                "nodePool": POOL,
+                "auth": {"required": True},
+                "global": {"cacheAuth": {"existingSecret": "cache-auth"}},
+            }
+        )
+    )
+    # The real pool's definition (labels and taint) comes from the real-node values, as for the sweeps.
+    _helm(real_cluster, "install", RELEASE, str(CHARTS / "cache"), "-n", NAMESPACE, "-f", str(VALUES),
+          "-f", str(values), "--wait", "--timeout", "180s")  # fmt: skip
+
+    selector = f"app.kubernetes.io/instance={RELEASE}"
+    # Ready only through the chart's exec probe: redis-cli with the mounted password answering PONG.
+    _kubectl(real_cluster, "wait", "-n", NAMESPACE, "pod", "-l", selector, "--for=condition=Ready",
+             "--timeout=120s", timeout=150)  # fmt: skip
+    (pod,) = json.loads(_kubectl(real_cluster, "get", "pods", "-n", NAMESPACE, "-l", selector, "-o", "json"))["items"]
+    assert pod["spec"]["nodeName"] == real_cluster.node
+    (container,) = pod["spec"]["containers"]
+    assert container["image"] == image
+    assert "REDISCLI_AUTH" in container["readinessProbe"]["exec"]["command"][-1]
+    status = pod["status"]["containerStatuses"][0]
+    assert status["ready"] and status["containerID"].startswith("containerd://")
+
+    manifest = tmp_path / "client.yaml"
+    manifest.write_text(yaml.safe_dump(_client_pod(image, pod["status"]["podIP"])))
+    _kubectl(real_cluster, "apply", "-f", str(manifest))
+    _kubectl(real_cluster, "wait", "-n", NAMESPACE, "pod/cache-client", "--for=jsonpath={.status.phase}=Succeeded",
+             "--timeout=120s", timeout=150)  # fmt: skip
+    logs = _kubectl(real_cluster, "logs", "-n", NAMESPACE, "cache-client")
+    leaked = password in logs
+    assert not leaked, "the password is in the client's log"
+    answers = {case: answer.strip() for case, answer in (line.split(": ", 1) for line in logs.strip().splitlines())}
+    assert answers["unauthenticated"] == "NOAUTH Authentication required.", answers
+    assert "WRONGPASS" in answers["wrong password"] and "PONG" not in answers["wrong password"], answers
+    assert answers["authenticated"] == "PONG", answers
