@@ -92,7 +92,7 @@ def _try_take(api: Any, namespace: str, name: str, me: str) -> Any | None:
     return None
 
 
-def _renew(api: Any, namespace: str, name: str, me: str, stop: threading.Event) -> None:
+def _renew(api: Any, namespace: str, name: str, stop: threading.Event) -> None:
     while not stop.wait(LEASE_SECONDS / 3):
         # A failed renewal (API server briefly away) is tried again at the next tick; the run's own
         # retries decide whether it goes on.
@@ -150,7 +150,7 @@ def environment_lock(
             said = holder
         time.sleep(POLL_SECONDS)
     stop = threading.Event()
-    renewer = threading.Thread(target=_renew, args=(api, namespace, name, me, stop), daemon=True)
+    renewer = threading.Thread(target=_renew, args=(api, namespace, name, stop), daemon=True)
     renewer.start()
     try:
         yield

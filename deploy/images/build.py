@@ -116,37 +116,8 @@ def build_base(log: Log = print) -> str:
     base = spec["base"]
     tarball = cache_dir() / f"runner-base-{_base_key(spec)}.tar"
     if not tarball.exists():
-        log(
-            f"building the runner's base root filesystem with mmdebstrap ({', '.join(base['packages'])}); "
-            "cold: a few minutes"
-        )
-        started = time.monotonic()
-        tarball.parent.mkdir(parents=True, exist_ok=True)
-        partial = tarball.with_suffix(".partial.tar")
-        cmd = [
-            "mmdebstrap",
-            "--mode=root",
-            "--variant=essential",
-            "--include=" + ",".join(base["packages"]),
-            '--aptopt=APT::Install-Recommends "false"',
-            # Documentation and translations are not needed at run time; licences stay.
-            "--dpkgopt=path-exclude=/usr/share/doc/*",
-            "--dpkgopt=path-include=/usr/share/doc/*/copyright",
-            "--dpkgopt=path-exclude=/usr/share/man/*",
-            "--dpkgopt=path-exclude=/usr/share/locale/*",
-            # Drop what torch's Debian dependencies bring but nothing loads (~400 MiB), add `python`.
-            f'--customize-hook={PRUNE} "$1"',
-            base["suite"],
-            str(partial),
-            *base["mirrors"],
-        ]
-        # Its own progress lines (downloading, extracting, installing, the prune hook) go to stderr.
-        done = subprocess.run(cmd, stdout=sys.stderr, check=False, timeout=3600)
-        if done.returncode != 0:
-            partial.unlink(missing_ok=True)
-            raise ClusterError(f"mmdebstrap failed (exit {done.returncode}) making the runner's base; see above.")
-        partial.rename(tarball)
-        log(f"  base root filesystem: {tarball.stat().st_size / 2**20:.0f} MiB in {time.monotonic() - started:.0f}s")
+        # Drop what torch's Debian dependencies bring but nothing loads (~400 MiB), add `python`.
+        rootfs(base, [f'{PRUNE} "$1"'], tarball, "the runner's base root filesystem", log)
     log(f"importing the base layer as {ref}")
     ctr = buildah("from", "scratch").strip()
     try:
@@ -155,6 +126,37 @@ def build_base(log: Log = print) -> str:
     finally:
         buildah("rm", ctr)
     return ref
+
+
+def rootfs(base: dict[str, Any], hooks: list[str], tarball: Path, what: str, log: Log) -> None:
+    """Make a Debian root filesystem tarball with mmdebstrap: `base`'s suite, mirrors and packages
+    (no recommends, no documentation or translations; licences stay), then each customize hook."""
+    log(f"building {what} with mmdebstrap ({', '.join(base['packages'])}); cold: a few minutes")
+    started = time.monotonic()
+    tarball.parent.mkdir(parents=True, exist_ok=True)
+    partial = tarball.with_suffix(".partial.tar")
+    cmd = [
+        "mmdebstrap",
+        "--mode=root",
+        "--variant=essential",
+        "--include=" + ",".join(base["packages"]),
+        '--aptopt=APT::Install-Recommends "false"',
+        "--dpkgopt=path-exclude=/usr/share/doc/*",
+        "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+        "--dpkgopt=path-exclude=/usr/share/man/*",
+        "--dpkgopt=path-exclude=/usr/share/locale/*",
+        *(f"--customize-hook={hook}" for hook in hooks),
+        base["suite"],
+        str(partial),
+        *base["mirrors"],
+    ]
+    # Its own progress lines (downloading, extracting, installing, the hooks) go to stderr.
+    done = subprocess.run(cmd, stdout=sys.stderr, check=False, timeout=3600)
+    if done.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise ClusterError(f"mmdebstrap failed (exit {done.returncode}) making {what}; see above.")
+    partial.rename(tarball)
+    log(f"  {what}: {tarball.stat().st_size / 2**20:.0f} MiB in {time.monotonic() - started:.0f}s")
 
 
 def source_hash() -> str:

@@ -4,14 +4,10 @@ the image both), so that a re-run costs a lookup. Uses build.py's buildah store 
 
 import hashlib
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import yaml
 
-from deploy.errors import ClusterError
 from deploy.images import build
 from deploy.images.build import Log
 
@@ -22,35 +18,6 @@ def ref(definition: Path) -> str:
     """The local reference: the definition's repository, tagged with the hash of the definition."""
     spec = yaml.safe_load(definition.read_text())
     return f"{spec['repository']}:{hashlib.sha256(definition.read_bytes()).hexdigest()[:12]}"
-
-
-def _rootfs(spec: dict, tarball: Path, log: Log) -> None:
-    base = spec["base"]
-    log(f"building a root filesystem with mmdebstrap ({', '.join(base['packages'])})")
-    started = time.monotonic()
-    tarball.parent.mkdir(parents=True, exist_ok=True)
-    partial = tarball.with_suffix(".partial.tar")
-    cmd = [
-        "mmdebstrap",
-        "--mode=root",
-        "--variant=essential",
-        "--include=" + ",".join(base["packages"]),
-        '--aptopt=APT::Install-Recommends "false"',
-        "--dpkgopt=path-exclude=/usr/share/doc/*",
-        "--dpkgopt=path-include=/usr/share/doc/*/copyright",
-        "--dpkgopt=path-exclude=/usr/share/man/*",
-        "--dpkgopt=path-exclude=/usr/share/locale/*",
-        *(f"--customize-hook={hook}" for hook in base.get("customize", [])),
-        base["suite"],
-        str(partial),
-        *base["mirrors"],
-    ]
-    done = subprocess.run(cmd, stdout=sys.stderr, check=False, timeout=1800)
-    if done.returncode != 0:
-        partial.unlink(missing_ok=True)
-        raise ClusterError(f"mmdebstrap failed (exit {done.returncode}) making {spec['repository']}; see above.")
-    partial.rename(tarball)
-    log(f"  root filesystem: {tarball.stat().st_size / 2**20:.0f} MiB in {time.monotonic() - started:.0f}s")
 
 
 def _tarball(image: str) -> Path:
@@ -78,7 +45,8 @@ def build_image(definition: Path, log: Log = print) -> str:
         return image
     tarball = _tarball(image)
     if not tarball.exists():
-        _rootfs(spec, tarball, log)
+        base = spec["base"]
+        build.rootfs(base, base.get("customize", []), tarball, f"the root filesystem of {spec['repository']}", log)
     ctr = build.buildah("from", "scratch").strip()
     try:
         build.buildah("add", ctr, str(tarball), "/")
