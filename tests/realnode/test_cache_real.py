@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from realnode_env import POOL, VALUES, RealCluster
+from helmcli import helm
+from realnode_env import POOL, VALUES, RealCluster, real_pod
 
 from deploy import charts, tools
-from deploy.cluster.realnode import REAL_LABEL
 from deploy.images import packaged
 from deploy.paths import CHARTS
 
@@ -36,49 +36,18 @@ echo "authenticated: $(REDISCLI_AUTH="$(cat {SECRET_DIR}/password)" ping)"
 """
 
 
-def _kubectl(real: RealCluster, *args: str, timeout: float = 60) -> str:
-    cmd = [str(tools.tool("kubectl")), "--kubeconfig", str(real.kubeconfig), *args]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, f"kubectl {' '.join(args)} failed:\n{done.stderr}"
-    return done.stdout
-
-
-def _helm(real: RealCluster, *args: str) -> str:
-    cmd = [str(tools.tool("helm")), "--kubeconfig", str(real.kubeconfig), *args]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, f"helm {' '.join(args)} failed:\n{done.stderr}"
-    return done.stdout
-
-
 def _client_pod(image: str, cache_ip: str) -> dict[str, object]:
-    """A restricted pod pinned to the real node, with the cache's Secret mounted as the chart mounts it."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "cache-client", "namespace": NAMESPACE},
-        "spec": {
-            "restartPolicy": "Never",
-            "automountServiceAccountToken": False,
-            "nodeSelector": {REAL_LABEL: "true"},
-            "tolerations": [{"key": REAL_LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}],
-            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-            "volumes": [{"name": "auth", "secret": {"secretName": "cache-auth", "defaultMode": 0o444}}],
-            "containers": [
-                {
-                    "name": "main",
-                    "image": image,
-                    "command": ["sh", "-c", CLIENT],
-                    "env": [{"name": "CACHE_IP", "value": cache_ip}],
-                    "volumeMounts": [{"name": "auth", "mountPath": SECRET_DIR, "readOnly": True}],
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "readOnlyRootFilesystem": True,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
-                }
-            ],
-        },
-    }
+    """A pod on the real node with the cache's Secret mounted as the chart mounts it."""
+    pod = real_pod(
+        "cache-client",
+        NAMESPACE,
+        image,
+        ["sh", "-c", CLIENT],
+        env=[{"name": "CACHE_IP", "value": cache_ip}],
+        volumeMounts=[{"name": "auth", "mountPath": SECRET_DIR, "readOnly": True}],
+    )
+    pod["spec"]["volumes"] = [{"name": "auth", "secret": {"secretName": "cache-auth", "defaultMode": 0o444}}]
+    return pod
 
 
 @pytest.fixture
@@ -100,7 +69,7 @@ def cache_namespace(real_cluster: RealCluster, tmp_path: Path) -> Iterator[str]:
     manifest = tmp_path / "namespace.yaml"
     manifest.write_text(yaml.safe_dump_all([namespace, secret]))
     manifest.chmod(0o600)
-    _kubectl(real_cluster, "apply", "-f", str(manifest))
+    real_cluster.kubectl("apply", "-f", str(manifest))
     manifest.unlink()
     try:
         yield password
@@ -110,7 +79,7 @@ def cache_namespace(real_cluster: RealCluster, tmp_path: Path) -> Iterator[str]:
              "-n", NAMESPACE, "--wait", "--timeout", "60s"],
             capture_output=True, timeout=120,
         )  # fmt: skip
-        _kubectl(real_cluster, "delete", "namespace", NAMESPACE, "--wait=true", "--timeout=120s", timeout=150)
+        real_cluster.kubectl("delete", "namespace", NAMESPACE, "--wait=true", "--timeout=120s", timeout=150)
 
 
 def test_the_cache_enforces_its_password_in_a_real_container(
@@ -120,8 +89,7 @@ def test_the_cache_enforces_its_password_in_a_real_container(
     image = packaged.push_image(packaged.REDIS, real_cluster.registry)
     registry, reference = image.split("/", 1)
     repository, tag = reference.rsplit(":", 1)
-    helm = tools.tool("helm")
-    charts.build_dependencies(Path(helm), [CHARTS / "platform-lib", CHARTS / "cache"])
+    charts.build_dependencies(tools.tool("helm"), [CHARTS / "platform-lib", CHARTS / "cache"])
     values = tmp_path / "cache-values.yaml"
     values.write_text(
         yaml.safe_dump(
@@ -134,14 +102,14 @@ def test_the_cache_enforces_its_password_in_a_real_container(
         )
     )
     # The real pool's definition (labels and taint) comes from the real-node values, as for the sweeps.
-    _helm(real_cluster, "install", RELEASE, str(CHARTS / "cache"), "-n", NAMESPACE, "-f", str(VALUES),
+    helm(real_cluster.kubeconfig, "install", RELEASE, str(CHARTS / "cache"), "-n", NAMESPACE, "-f", str(VALUES),
           "-f", str(values), "--wait", "--timeout", "180s")  # fmt: skip
 
     selector = f"app.kubernetes.io/instance={RELEASE}"
     # Ready only through the chart's exec probe: redis-cli with the mounted password answering PONG.
-    _kubectl(real_cluster, "wait", "-n", NAMESPACE, "pod", "-l", selector, "--for=condition=Ready",
+    real_cluster.kubectl("wait", "-n", NAMESPACE, "pod", "-l", selector, "--for=condition=Ready",
              "--timeout=120s", timeout=150)  # fmt: skip
-    (pod,) = json.loads(_kubectl(real_cluster, "get", "pods", "-n", NAMESPACE, "-l", selector, "-o", "json"))["items"]
+    (pod,) = json.loads(real_cluster.kubectl("get", "pods", "-n", NAMESPACE, "-l", selector, "-o", "json"))["items"]
     assert pod["spec"]["nodeName"] == real_cluster.node
     (container,) = pod["spec"]["containers"]
     assert container["image"] == image
@@ -151,10 +119,10 @@ def test_the_cache_enforces_its_password_in_a_real_container(
 
     manifest = tmp_path / "client.yaml"
     manifest.write_text(yaml.safe_dump(_client_pod(image, pod["status"]["podIP"])))
-    _kubectl(real_cluster, "apply", "-f", str(manifest))
-    _kubectl(real_cluster, "wait", "-n", NAMESPACE, "pod/cache-client", "--for=jsonpath={.status.phase}=Succeeded",
+    real_cluster.kubectl("apply", "-f", str(manifest))
+    real_cluster.kubectl("wait", "-n", NAMESPACE, "pod/cache-client", "--for=jsonpath={.status.phase}=Succeeded",
              "--timeout=120s", timeout=150)  # fmt: skip
-    logs = _kubectl(real_cluster, "logs", "-n", NAMESPACE, "cache-client")
+    logs = real_cluster.kubectl("logs", "-n", NAMESPACE, "cache-client")
     leaked = password in logs
     assert not leaked, "the password is in the client's log"
     answers = {case: answer.strip() for case, answer in (line.split(": ", 1) for line in logs.strip().splitlines())}

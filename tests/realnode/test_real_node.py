@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from realnode_env import POOL, TAG, RealCluster
+from realnode_env import POOL, TAG, RealCluster, real_pod
 
-from deploy import tools
 from deploy.cluster import procs, realnode
 from deploy.cluster.realnode import REAL_LABEL, RealNode
 
@@ -34,13 +33,8 @@ def _sweep(folder: Path, name: str, **base: object) -> Path:
     return path
 
 
-def _kubectl(real: RealCluster, *args: str) -> str:
-    cmd = [str(tools.tool("kubectl")), "--kubeconfig", str(real.kubeconfig), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=60).stdout
-
-
 def test_the_real_node_is_ready_with_its_pool_labels_and_taints(real_cluster: RealCluster) -> None:
-    node = json.loads(_kubectl(real_cluster, "get", "node", real_cluster.node, "-o", "json"))
+    node = json.loads(real_cluster.kubectl("get", "node", real_cluster.node, "-o", "json"))
     assert node["metadata"]["labels"][REAL_LABEL] == "true"
     assert {"key": REAL_LABEL, "value": "true", "effect": "NoSchedule"} in node["spec"]["taints"]
     # kwok leaves it alone: no kwok annotation, and its status comes from a kubelet.
@@ -71,7 +65,7 @@ def test_a_sweep_runs_in_real_containers_and_reports_from_their_logs(real_cluste
         # The restricted profile, seen from inside the running container.
         assert device["uid"] == 65532
         assert device["root_read_only"] is True
-    pods = json.loads(_kubectl(real_cluster, "get", "pods", "-A", "-l", "kai-ml.io/benchmark=real-ok", "-o", "json"))[
+    pods = json.loads(real_cluster.kubectl("get", "pods", "-A", "-l", "kai-ml.io/benchmark=real-ok", "-o", "json"))[
         "items"
     ]
     assert pods
@@ -109,34 +103,6 @@ else:
 """
 
 
-def _real_pod(name: str, image: str, command: list[str], labels: dict[str, str]) -> dict[str, object]:
-    """A restricted pod pinned to the real node."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": "dns-test", "labels": labels},
-        "spec": {
-            "restartPolicy": "Never",
-            "automountServiceAccountToken": False,
-            "nodeSelector": {REAL_LABEL: "true"},
-            "tolerations": [{"key": REAL_LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}],
-            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [
-                {
-                    "name": "main",
-                    "image": image,
-                    "command": command,
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "readOnlyRootFilesystem": True,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
-                }
-            ],
-        },
-    }
-
-
 def test_pods_resolve_a_headless_service_by_name_and_reach_its_pod(real_cluster: RealCluster, tmp_path: Path) -> None:
     # What the ranks of a multi-node job need: cluster DNS for a headless Service, pod-to-pod traffic.
     image = f"{real_cluster.registry}/kai-ml/benchmark-runner:{TAG}"
@@ -146,16 +112,18 @@ def test_pods_resolve_a_headless_service_by_name_and_reach_its_pod(real_cluster:
         "metadata": {"name": "ranks", "namespace": "dns-test"},
         "spec": {"clusterIP": "None", "selector": {"app": "rank"}, "ports": [{"port": 8080}]},
     }
-    server = _real_pod("rank-0", image, ["python", "-m", "http.server", "8080", "-d", "/tmp"], {"app": "rank"})
-    client = _real_pod("client", image, ["python", "-c", CLIENT], {})
+    server = real_pod(
+        "rank-0", "dns-test", image, ["python", "-m", "http.server", "8080", "-d", "/tmp"], {"app": "rank"}
+    )
+    client = real_pod("client", "dns-test", image, ["python", "-c", CLIENT])
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "dns-test"}}
     manifest = tmp_path / "dns.yaml"
     manifest.write_text(yaml.safe_dump_all([namespace, service, server, client]))
-    _kubectl(real_cluster, "apply", "-f", str(manifest))
-    _kubectl(real_cluster, "wait", "-n", "dns-test", "pod/client", "--for=jsonpath={.status.phase}=Succeeded",
+    real_cluster.kubectl("apply", "-f", str(manifest))
+    real_cluster.kubectl("wait", "-n", "dns-test", "pod/client", "--for=jsonpath={.status.phase}=Succeeded",
              "--timeout=120s")  # fmt: skip
-    rank_ip = _kubectl(real_cluster, "get", "-n", "dns-test", "pod/rank-0", "-o", "jsonpath={.status.podIP}")
-    assert _kubectl(real_cluster, "logs", "-n", "dns-test", "client").strip() == f"resolved {rank_ip} status 200"
+    rank_ip = real_cluster.kubectl("get", "-n", "dns-test", "pod/rank-0", "-o", "jsonpath={.status.podIP}")
+    assert real_cluster.kubectl("logs", "-n", "dns-test", "client").strip() == f"resolved {rank_ip} status 200"
 
 
 def test_cluster_down_leaves_no_process_mount_netns_or_cgroup(real_cluster: RealCluster) -> None:
