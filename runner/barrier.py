@@ -46,7 +46,11 @@ def sleep_until(start_wall_ns: int) -> int:
         time.sleep((left - SPIN_NS) / 1e9)
     while time.monotonic_ns() < target:
         pass
-    return time.time_ns()
+    # The mapping above reads two clocks one after the other: a preemption between the reads (a busy
+    # host) moves the target early. End on the wall clock itself, so no rank starts before the time.
+    while (now := time.time_ns()) < start_wall_ns:
+        pass
+    return now
 
 
 def start_together(store: Store, rank: int, world_size: int, name: str, lead: int) -> int:
