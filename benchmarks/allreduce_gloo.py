@@ -120,9 +120,12 @@ def run_bare(ranks: int, warmup: int, iterations: int) -> list[float]:
     """Seconds per all-reduce, per size (the slowest rank's)."""
     port = free_port()
     procs = [
-        subprocess.Popen([sys.executable, __file__, "--bare", "--warmup", str(warmup), "--iterations",
-                          str(iterations)], stdout=subprocess.PIPE, text=True,
-                         env=rank_env(r, ranks, port, dict(os.environ)))
+        subprocess.Popen(
+            [sys.executable, __file__, "--bare", "--warmup", str(warmup), "--iterations", str(iterations)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=rank_env(r, ranks, port, dict(os.environ)),
+        )
         for r in range(ranks)
     ]
     outs = [proc.communicate(timeout=600)[0] for proc in procs]
@@ -134,11 +137,31 @@ def run_bare(ranks: int, warmup: int, iterations: int) -> list[float]:
 def run_harness(ranks: int, warmup: int, iterations: int, work: Path) -> list[float]:
     """Seconds per all-reduce, per size, from the aggregate (the slowest rank's)."""
     spec = work / "allreduce.json"
-    spec.write_text(json.dumps({"name": "allreduce-bench", "kind": "allreduce", "config": {
-        "sizes": SIZES, "warmup": warmup, "iterations": iterations}}))
+    spec.write_text(
+        json.dumps(
+            {
+                "name": "allreduce-bench",
+                "kind": "allreduce",
+                "config": {"sizes": SIZES, "warmup": warmup, "iterations": iterations},
+            }
+        )
+    )
     out = subprocess.run(
-        [sys.executable, "-m", "runner.ranks", "--ranks", str(ranks), "--config", str(spec), "--output-dir",
-         str(work / "out")], cwd=REPO, capture_output=True, text=True, env={**os.environ, "KAIML_DEVICE": "cpu"},
+        [
+            sys.executable,
+            "-m",
+            "runner.ranks",
+            "--ranks",
+            str(ranks),
+            "--config",
+            str(spec),
+            "--output-dir",
+            str(work / "out"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KAIML_DEVICE": "cpu"},
         timeout=600,
     )
     if out.returncode:
@@ -150,8 +173,12 @@ def run_harness(ranks: int, warmup: int, iterations: int, work: Path) -> list[fl
 def spawn(ranks: int, args: list[str]) -> list[str]:
     port = free_port()
     procs = [
-        subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True,
-                         env=rank_env(r, ranks, port, dict(os.environ)))
+        subprocess.Popen(
+            [sys.executable, __file__, *args],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=rank_env(r, ranks, port, dict(os.environ)),
+        )
         for r in range(ranks)
     ]
     outs = [proc.communicate(timeout=600)[0] for proc in procs]
@@ -165,15 +192,18 @@ def spread(ratios: list[float]) -> str:
     return f"{q[0]:.2f}-{q[2]:.2f}"
 
 
-def report(title: str, ranks: int, harness: list[list[float]], baseline: list[list[float]],
-           control: list[list[float]] | None) -> None:
+def report(
+    title: str, ranks: int, harness: list[list[float]], baseline: list[list[float]], control: list[list[float]] | None
+) -> None:
     """Seconds per all-reduce per size, one list per repetition. The ratio is harness busbw / bare
     busbw over all repetitions together (bare time / harness time, summed; both bare arms pooled),
     so that a load swing hitting one repetition weighs on both sides; the control is one bare arm
     against the other, the noise floor."""
     print(title)
-    print(f"  {'bytes':>10}  {'harness GB/s':>12}  {'bare GB/s':>10}  {'ratio':>6}  {'IQR':>9}"
-          + ("  control (bare/bare)" if control else ""))
+    print(
+        f"  {'bytes':>10}  {'harness GB/s':>12}  {'bare GB/s':>10}  {'ratio':>6}  {'IQR':>9}"
+        + ("  control (bare/bare)" if control else "")
+    )
     worst = float("inf")
     for i, size in enumerate(SIZES):
         h = sum(r[i] for r in harness) / len(harness)
@@ -181,8 +211,10 @@ def report(title: str, ranks: int, harness: list[list[float]], baseline: list[li
         b = sum(r[i] for r in baseline + (control or [])) / len(baseline + (control or []))
         worst = min(worst, b / h)
         iqr = spread([br[i] / hr[i] for hr, br in zip(harness, baseline, strict=True)]) if len(harness) > 1 else ""
-        line = (f"  {size:>10}  {stats.bus_bandwidth(size, h, ranks)[1]:>12.4f}  "
-                f"{stats.bus_bandwidth(size, b, ranks)[1]:>10.4f}  {b / h:>6.3f}  {iqr:>9}")
+        line = (
+            f"  {size:>10}  {stats.bus_bandwidth(size, h, ranks)[1]:>12.4f}  "
+            f"{stats.bus_bandwidth(size, b, ranks)[1]:>10.4f}  {b / h:>6.3f}  {iqr:>9}"
+        )
         if control:
             c = sum(r[i] for r in control) / len(control)
             b1 = sum(r[i] for r in baseline) / len(baseline)
@@ -224,16 +256,32 @@ def main() -> int:
                     baseline.append(run_bare(args.ranks, args.warmup, args.iterations))
         how = f"end to end, {args.reps} alternating launches"
     else:
-        out = spawn(args.ranks, ["--interleaved-worker", "--reps", str(args.reps), "--warmup", str(args.warmup),
-                                 "--iterations", str(args.iterations)])
+        out = spawn(
+            args.ranks,
+            [
+                "--interleaved-worker",
+                "--reps",
+                str(args.reps),
+                "--warmup",
+                str(args.warmup),
+                "--iterations",
+                str(args.iterations),
+            ],
+        )
         for row in json.loads(out[0]):
             harness.append([t[0] for t in row])
             baseline.append([t[1] for t in row])
             control.append([t[2] for t in row])
         how = f"interleaved in one process group, {args.reps} repetitions"
     host = f"{time.monotonic() - t0:.0f} s, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
-    report(f"gloo all-reduce bus bandwidth, {args.ranks} local ranks, {args.iterations} iterations, {how}, "
-           f"ratios of summed times ({host}):", args.ranks, harness, baseline, control or None)
+    report(
+        f"gloo all-reduce bus bandwidth, {args.ranks} local ranks, {args.iterations} iterations, {how}, "
+        f"ratios of summed times ({host}):",
+        args.ranks,
+        harness,
+        baseline,
+        control or None,
+    )
     return 0
 
 

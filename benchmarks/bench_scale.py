@@ -37,12 +37,12 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deploy.bench import kube
-from deploy.bench.store import read_records
-from deploy.cluster.local import LocalCluster, cluster_logs
-from deploy.nodepools import node_pools
+from deploy.cluster.controlplane import LocalCluster, cluster_logs
+from deploy.kube import watch as kube
 from deploy.paths import REPO
-from deploy.values import load_environment
+from deploy.platform.nodepools import node_pools
+from deploy.platform.values import load_environment
+from deploy.workloads.store import read_records
 
 CLUSTER = "kaiml-scale"
 POOL = "cpu-optimized"

@@ -8,9 +8,9 @@ import argparse
 import statistics
 import time
 
-from deploy.cluster.local import LocalCluster
-from deploy.nodepools import node_pools
-from deploy.values import load_environment
+from deploy.cluster.controlplane import LocalCluster
+from deploy.platform.nodepools import node_pools
+from deploy.platform.values import load_environment
 
 
 def main() -> None:

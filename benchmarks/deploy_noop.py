@@ -42,10 +42,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from deploy import tools  # noqa: E402
-from deploy.apply import ApplyOptions  # noqa: E402
-from deploy.deployer import Request, Result, deploy  # noqa: E402
-from deploy.prepare import Selection  # noqa: E402
-from deploy.render import Inputs  # noqa: E402
+from deploy.platform.apply import ApplyOptions  # noqa: E402
+from deploy.platform.deployer import Request, Result, deploy  # noqa: E402
+from deploy.platform.prepare import Selection  # noqa: E402
+from deploy.platform.render import Inputs  # noqa: E402
 
 
 class ColdRun(NamedTuple):
@@ -111,9 +111,9 @@ def main() -> int:
 
 
 def fresh_cluster(env: str, charts: Path, values: Path, work: Path, previous=None):
-    from deploy.cluster.local import LocalCluster
-    from deploy.nodepools import node_pools
-    from deploy.render import merge_inputs
+    from deploy.cluster.controlplane import LocalCluster
+    from deploy.platform.nodepools import node_pools
+    from deploy.platform.render import merge_inputs
 
     if previous is not None:
         previous.down()
@@ -153,7 +153,7 @@ def make_referenced_secrets(dry: Result, kubeconfig: Path) -> None:
     that the rendered pods reference, with placeholder data, its namespace made first."""
     from kubernetes import client, config
 
-    from deploy.references import needed_secrets
+    from deploy.platform.references import needed_secrets
 
     manifests = {p.stem: p.read_text() for p in sorted((dry.kept_run / "manifests").glob("*.yaml"))}
     core = client.CoreV1Api(config.new_client_from_config(str(kubeconfig)))

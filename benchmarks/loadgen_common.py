@@ -25,8 +25,12 @@ class Target:
     """`python -m loadgen target` on a free loopback port, stopped by pid."""
 
     def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "loadgen", "target", "--port", "0", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "loadgen", "target", "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         line = self.proc.stdout.readline()
         if not line.startswith("loadgen-target listening on "):
             raise SystemExit(f"target did not start: {line}")
@@ -50,9 +54,27 @@ def run_loadgen(url: str, *args: str) -> tuple[dict, float]:
     """One `loadgen run` (live view off); its summary and wall time."""
     with tempfile.TemporaryDirectory() as artifacts:
         start = time.monotonic()
-        proc = subprocess.run([sys.executable, "-m", "loadgen", "run", "--endpoint", url, "--model", "bench",
-                               "--artifacts", artifacts, "--name", "bench", "--live-interval", "0", *args],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "loadgen",
+                "run",
+                "--endpoint",
+                url,
+                "--model",
+                "bench",
+                "--artifacts",
+                artifacts,
+                "--name",
+                "bench",
+                "--live-interval",
+                "0",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+        )
         wall = time.monotonic() - start
         if proc.returncode != 0:
             raise SystemExit(f"loadgen failed ({proc.returncode}):\n{proc.stderr[-3000:]}")

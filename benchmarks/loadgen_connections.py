@@ -27,13 +27,34 @@ def main() -> int:
     p.add_argument("--ramp-up", type=float, default=20.0)
     p.add_argument("--target-processes", type=int, default=4)
     a = p.parse_args()
-    target = Target("--ttft-ms", "2000", "--itl-ms", "4000", "--output-tokens", "8",
-                    "--processes", str(a.target_processes), "--max-connections", str(a.connections + 1000))
+    target = Target(
+        "--ttft-ms",
+        "2000",
+        "--itl-ms",
+        "4000",
+        "--output-tokens",
+        "8",
+        "--processes",
+        str(a.target_processes),
+        "--max-connections",
+        str(a.connections + 1000),
+    )
     print(f"cores {os.cpu_count()}, load average at start {load_average()}")
     try:
-        s, wall = run_loadgen(target.url, "--streaming", "--concurrency", str(a.connections), "--requests",
-                              str(a.connections), "--connections-per-worker", str(a.per_worker), "--osl", "8",
-                              "--ramp-up", str(a.ramp_up))
+        s, wall = run_loadgen(
+            target.url,
+            "--streaming",
+            "--concurrency",
+            str(a.connections),
+            "--requests",
+            str(a.connections),
+            "--connections-per-worker",
+            str(a.per_worker),
+            "--osl",
+            "8",
+            "--ramp-up",
+            str(a.ramp_up),
+        )
         stats = target.stats()
     finally:
         target.stop()
@@ -41,8 +62,10 @@ def main() -> int:
     print(f"workers {s['engine']['workers']}, record processors {s['engine']['record_processors']}, wall {wall:.0f} s")
     print(f"peak simultaneous streams at the target: {stats['peak_active']} of {a.connections}")
     print(f"sent {acc['sent']} = recorded {acc['recorded']} + errors {acc['errors']} (lost {acc['lost']})")
-    print(f"TTFT p50 {s['time_to_first_token']['p50']:.0f} ms p99 {s['time_to_first_token']['p99']:.0f} ms "
-          f"(configured 2000); ITL p50 {s['inter_token_latency']['p50']:.0f} ms (configured 4000)")
+    print(
+        f"TTFT p50 {s['time_to_first_token']['p50']:.0f} ms p99 {s['time_to_first_token']['p99']:.0f} ms "
+        f"(configured 2000); ITL p50 {s['inter_token_latency']['p50']:.0f} ms (configured 4000)"
+    )
     if s["error_summary"]:
         print("errors:", s["error_summary"][:3])
     print(f"load average at end {load_average()}")

@@ -33,8 +33,14 @@ async def _lean(url: str, concurrency: int, duration: float) -> dict:
     """The reference client: C loops of POST + read the stream, nothing else."""
     import aiohttp
 
-    body = json.dumps({"model": "bench", "stream": True, "max_tokens": TOKENS,
-                       "messages": [{"role": "user", "content": "hello " * 128}]}).encode()
+    body = json.dumps(
+        {
+            "model": "bench",
+            "stream": True,
+            "max_tokens": TOKENS,
+            "messages": [{"role": "user", "content": "hello " * 128}],
+        }
+    ).encode()
     done = 0
     warm_end = time.monotonic() + min(5.0, duration / 3)
     end = warm_end + duration
@@ -56,9 +62,11 @@ async def _lean(url: str, concurrency: int, duration: float) -> dict:
 
 
 def lean(url: str, concurrency: int, duration: float) -> dict:
-    code = (f"import asyncio, json, sys, uvloop; sys.path.insert(0, {str(Path(__file__).parent)!r});"
-            f"from loadgen_throughput import _lean;"
-            f"print(json.dumps(uvloop.run(_lean({url!r}, {concurrency}, {duration}))))")
+    code = (
+        f"import asyncio, json, sys, uvloop; sys.path.insert(0, {str(Path(__file__).parent)!r});"
+        f"from loadgen_throughput import _lean;"
+        f"print(json.dumps(uvloop.run(_lean({url!r}, {concurrency}, {duration}))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
@@ -71,18 +79,39 @@ def main() -> int:
     p.add_argument("--workers", type=int, help="default: loadgen's sizing (500 connections per worker)")
     p.add_argument("--lean", action="store_true", help="also run the minimal aiohttp client at each concurrency")
     a = p.parse_args()
-    target = Target("--ttft-ms", str(TTFT_MS), "--itl-ms", str(ITL_MS), "--output-tokens", str(TOKENS),
-                    "--processes", str(a.target_processes))
+    target = Target(
+        "--ttft-ms",
+        str(TTFT_MS),
+        "--itl-ms",
+        str(ITL_MS),
+        "--output-tokens",
+        str(TOKENS),
+        "--processes",
+        str(a.target_processes),
+    )
     url = target.url + "/v1/chat/completions"
     print(f"cores {os.cpu_count()}, load average at start {load_average()}; ideal latency {IDEAL_LATENCY_S:.2f} s")
-    header = (f"{'C':>6} {'workers':>8} {'ideal/s':>9} {'req/s':>9} {'ratio':>6} {'TTFT p50':>9} {'ITL p50':>8} "
-              f"{'errors':>7} {'engine ms/req':>14} {'target ms/req':>14} {'lean req/s':>11} {'lean ms/req':>12}")
+    header = (
+        f"{'C':>6} {'workers':>8} {'ideal/s':>9} {'req/s':>9} {'ratio':>6} {'TTFT p50':>9} {'ITL p50':>8} "
+        f"{'errors':>7} {'engine ms/req':>14} {'target ms/req':>14} {'lean req/s':>11} {'lean ms/req':>12}"
+    )
     print(header)
     try:
         for c in a.concurrency:
             ideal = c / IDEAL_LATENCY_S
-            args = ["--streaming", "--concurrency", str(c), "--duration", str(a.duration), "--warmup-requests",
-                    str(c), "--osl", str(TOKENS), "--grace", "30"]
+            args = [
+                "--streaming",
+                "--concurrency",
+                str(c),
+                "--duration",
+                str(a.duration),
+                "--warmup-requests",
+                str(c),
+                "--osl",
+                str(TOKENS),
+                "--grace",
+                "30",
+            ]
             if c >= 2000:
                 args += ["--ramp-up", str(max(2.0, c / 1000))]
             if a.workers:
@@ -92,9 +121,11 @@ def main() -> int:
             served = target.stats()["requests"] - target_requests
             target_ms = (target.cpu() - target_cpu) * 1000 / served
             rate = s["request_throughput"]["avg"]
-            line = (f"{c:>6} {s['engine']['workers']:>8} {ideal:>9.1f} {rate:>9.1f} {rate / ideal:>6.2f} "
-                    f"{s['time_to_first_token']['p50']:>9.1f} {s['inter_token_latency']['p50']:>8.1f} "
-                    f"{s['accounting']['errors']:>7} {s['engine']['cpu_ms_per_request']:>14.3f} {target_ms:>14.3f}")
+            line = (
+                f"{c:>6} {s['engine']['workers']:>8} {ideal:>9.1f} {rate:>9.1f} {rate / ideal:>6.2f} "
+                f"{s['time_to_first_token']['p50']:>9.1f} {s['inter_token_latency']['p50']:>8.1f} "
+                f"{s['accounting']['errors']:>7} {s['engine']['cpu_ms_per_request']:>14.3f} {target_ms:>14.3f}"
+            )
             if a.lean:
                 ref = lean(url, c, a.duration)
                 line += f" {ref['rate']:>11.1f} {ref['cpu_s'] * 1000 / max(1, ref['rate'] * a.duration):>12.3f}"

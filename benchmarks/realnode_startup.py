@@ -14,11 +14,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from deploy.cluster.local import LocalCluster
+from deploy.cluster.controlplane import LocalCluster
 from deploy.cluster.realnode import REAL_LABEL
 from deploy.images import build as images
-from deploy.nodepools import NodePool, node_pools
-from deploy.values import load_environment
+from deploy.platform.nodepools import NodePool, node_pools
+from deploy.platform.values import load_environment
 
 NAMESPACE = "startup-bench"
 POOL = NodePool(

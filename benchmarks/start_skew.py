@@ -42,15 +42,21 @@ def main() -> int:
     base = {**os.environ, "KAIML_START_LEAD_MS": str(args.lead_ms)}
     t0 = time.monotonic()
     procs = [
-        subprocess.Popen([sys.executable, __file__, "--worker", "--rounds", str(args.rounds)],
-                         stdout=subprocess.PIPE, text=True, env=rank_env(r, args.ranks, port, base))
+        subprocess.Popen(
+            [sys.executable, __file__, "--worker", "--rounds", str(args.rounds)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=rank_env(r, args.ranks, port, base),
+        )
         for r in range(args.ranks)
     ]
     outs = [json.loads(proc.communicate(timeout=600)[0]) for proc in procs]
     skews_ms = sorted((max(col) - min(col)) / 1e6 for col in zip(*outs, strict=True))
     p50, p99 = stats.percentile(skews_ms, 50), stats.percentile(skews_ms, 99)
-    print(f"start skew across {args.ranks} local ranks, {args.rounds} barriers, lead {args.lead_ms:g} ms "
-          f"({time.monotonic() - t0:.1f} s, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs):")
+    print(
+        f"start skew across {args.ranks} local ranks, {args.rounds} barriers, lead {args.lead_ms:g} ms "
+        f"({time.monotonic() - t0:.1f} s, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs):"
+    )
     print(f"  p50 {p50:.3f} ms  p99 {p99:.3f} ms  max {skews_ms[-1]:.3f} ms  min {skews_ms[0]:.3f} ms")
     print(f"  target p99 <= 10 ms: {'met' if p99 <= 10 else 'MISSED'}")
     return 0

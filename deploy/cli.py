@@ -120,8 +120,8 @@ def root(
                 f"{', '.join(given)} must come after the command: ./deploy.sh {ctx.invoked_subcommand} {given[0]} ..."
             )
         return
-    from deploy.deployer import deploy
-    from deploy.report import failure_paragraph, print_summary, progress
+    from deploy.platform.deployer import deploy
+    from deploy.platform.display import failure_paragraph, print_summary, progress
 
     req = o.request_from(ctx)
     result = deploy(req, progress=lambda plan: progress(plan, enabled=output != o.Output.json))

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from deploy import tools
-from deploy.cluster.local import LocalCluster, cluster_logs
-from deploy.nodepools import node_pools, union
+from deploy.cluster.controlplane import LocalCluster, cluster_logs
 from deploy.paths import REPO
-from deploy.values import environments, load_environment
+from deploy.platform.nodepools import node_pools, union
+from deploy.platform.values import environments, load_environment
 
 # One fixed name so that a crashed run's cluster is found and replaced by the next run.
 TEST_CLUSTER = os.environ.get("KAIML_TEST_CLUSTER", "kaiml-test")

@@ -5,7 +5,7 @@ from typing import Any
 
 from kubernetes import client
 
-from deploy.values import load_environment
+from deploy.platform.values import load_environment
 
 
 def credentials(env: str) -> tuple[str, dict[str, dict[str, str]]] | None:

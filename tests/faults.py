@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from urllib.parse import urlparse
 
 from deploy.cluster import supervise
-from deploy.cluster.local import LocalCluster, _alive
+from deploy.cluster.controlplane import LocalCluster, _alive
 
 
 def kill(cluster: LocalCluster, component: str) -> int:

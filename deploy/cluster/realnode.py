@@ -21,8 +21,8 @@ import yaml
 from deploy.cluster import hostcheck, procs
 from deploy.cluster.registry import LocalRegistry
 from deploy.errors import ClusterError
-from deploy.nodepools import NodePool
 from deploy.paths import state_dir
+from deploy.platform.nodepools import NodePool
 
 Log = Callable[[str], None]
 # Every real node carries this label, so that a sweep (or a test) can select it.

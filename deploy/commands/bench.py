@@ -8,20 +8,20 @@ import typer
 from rich.table import Table
 
 from deploy import tools
-from deploy.bench import report
-from deploy.bench.device import Device
-from deploy.bench.follow import Sweep, follow
-from deploy.bench.progress import Display, summary
-from deploy.bench.release import benchmarks_namespace, install, release_name, uninstall, with_rerun, with_sets
-from deploy.bench.status import sweep_status
-from deploy.bench.store import ResultStore, bench_dir, new_launch, read_records
 from deploy.commands import bench_local
 from deploy.commands import options as o
 from deploy.console import console, escape, log, say
-from deploy.deployer import Request, connect, ensure_release_namespace
-from deploy.helm import Helm
-from deploy.prepare import prepare
-from deploy.sweep import plan_sweep
+from deploy.kube.helm import Helm
+from deploy.platform.deployer import Request, connect, ensure_release_namespace
+from deploy.platform.prepare import prepare
+from deploy.workloads.bench import results as report
+from deploy.workloads.bench.device import Device
+from deploy.workloads.bench.sweep import plan_sweep
+from deploy.workloads.follow import Sweep, follow
+from deploy.workloads.progress import Display, summary
+from deploy.workloads.release import benchmarks_namespace, install, release_name, uninstall, with_rerun, with_sets
+from deploy.workloads.status import sweep_status
+from deploy.workloads.store import ResultStore, bench_dir, new_launch, read_records
 
 app = typer.Typer(help="Benchmark sweeps: launch, follow, report, delete.", no_args_is_help=True)
 

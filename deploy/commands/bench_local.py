@@ -6,12 +6,12 @@ from typing import Annotated, Any
 
 import typer
 
-from deploy.bench.device import Device, place, require_torch
-from deploy.bench.local import LocalRun, LocalSweep
-from deploy.bench.progress import Display, summary
-from deploy.bench.store import new_launch
-from deploy.bench.tracker import Tracker
 from deploy.console import console, log, warning
+from deploy.workloads.bench.device import Device, place, require_torch
+from deploy.workloads.bench.onhost import LocalRun, LocalSweep
+from deploy.workloads.progress import Display, summary
+from deploy.workloads.store import new_launch
+from deploy.workloads.tracker import Tracker
 
 RunLocal = Annotated[
     bool,

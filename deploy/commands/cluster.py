@@ -4,12 +4,12 @@ from typing import Annotated
 
 import typer
 
-from deploy import values as env_values
 from deploy.cluster import procs, supervise
-from deploy.cluster.local import DEFAULT_NAME, LocalCluster
+from deploy.cluster.controlplane import DEFAULT_NAME, LocalCluster
 from deploy.cluster.realnode import COMPONENTS
 from deploy.console import log
-from deploy.nodepools import node_pools
+from deploy.platform import values as env_values
+from deploy.platform.nodepools import node_pools
 
 app = typer.Typer(
     help="The project's local control plane (etcd, kube-apiserver, controller manager, scheduler, "

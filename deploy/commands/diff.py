@@ -25,7 +25,7 @@ def diff(
 ) -> None:
     """Show what a deploy would change, release by release (Secret data never shown). Exit 0: nothing would
     change; exit 2: something would."""
-    from deploy.diff import diff_environment, print_diff
+    from deploy.platform.diff import diff_environment, print_diff
 
     req = o.request_from(ctx)
     diffs = diff_environment(req)

@@ -8,13 +8,13 @@ import typer
 
 from deploy.commands import options as o
 from deploy.console import console, escape, log, say
-from deploy.deployer import connect
 from deploy.errors import NodesError
-from deploy.nodepools import node_pools
-from deploy.nodes_check import apply_fixes, check_nodes
-from deploy.render import merge_inputs
-from deploy.runfolder import RunFolder
-from deploy.target import check_context
+from deploy.kube.target import check_context
+from deploy.platform.deployer import connect
+from deploy.platform.nodecheck import apply_fixes, check_nodes
+from deploy.platform.nodepools import node_pools
+from deploy.platform.render import merge_inputs
+from deploy.platform.runfolder import RunFolder
 
 
 def _assignments(raw: list[str] | None) -> dict[str, str]:

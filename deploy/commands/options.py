@@ -9,10 +9,10 @@ from typing import Annotated, Any
 
 import typer
 
-from deploy.apply import ApplyOptions
-from deploy.deployer import Request
-from deploy.prepare import Selection
-from deploy.render import Inputs
+from deploy.platform.apply import ApplyOptions
+from deploy.platform.deployer import Request
+from deploy.platform.prepare import Selection
+from deploy.platform.render import Inputs
 
 
 class Output(StrEnum):

@@ -6,8 +6,8 @@ import typer
 
 from deploy.commands import options as o
 from deploy.console import console
-from deploy.plan import Plan
-from deploy.prepare import prepare
+from deploy.platform.plan import Plan
+from deploy.platform.prepare import prepare
 
 
 def render_plan(plan: Plan) -> str:

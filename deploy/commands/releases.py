@@ -10,13 +10,13 @@ from rich.table import Table
 from deploy import tools
 from deploy.commands import options as o
 from deploy.console import console, log
-from deploy.deployer import connect
-from deploy.helm import Helm, run
-from deploy.lock import environment_lock
-from deploy.plan import components, resolve_names
-from deploy.prepare import Prepared, prepare
-from deploy.state import read_deployed
-from deploy.target import Target, check_context
+from deploy.kube.helm import Helm, run
+from deploy.kube.target import Target, check_context
+from deploy.platform.deployer import connect
+from deploy.platform.lock import environment_lock
+from deploy.platform.plan import components, resolve_names
+from deploy.platform.prepare import Prepared, prepare
+from deploy.platform.state import read_deployed
 
 
 def _setup(req: o.Request):  # type: ignore[no-untyped-def]

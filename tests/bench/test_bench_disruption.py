@@ -14,12 +14,12 @@ import pytest
 from bench_cli import LOG_LABELS, cli, start, write_sweep
 from faults import restart_apiserver
 
-from deploy.bench import kube
-from deploy.bench.store import read_records
-from deploy.cluster.local import LocalCluster
-from deploy.cluster.nodes import apply_nodes, fake_node
-from deploy.nodepools import node_pools
-from deploy.values import load_environment
+from deploy.cluster.controlplane import LocalCluster
+from deploy.cluster.fakenodes import apply_nodes, fake_node
+from deploy.kube import watch as kube
+from deploy.platform.nodepools import node_pools
+from deploy.platform.values import load_environment
+from deploy.workloads.store import read_records
 
 pytestmark = pytest.mark.cluster
 

@@ -5,11 +5,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from deploy.bench.follow import Follower, Sweep
-from deploy.bench.indexes import COMPLETION_INDEX, GROUP_LABEL
-from deploy.bench.release import with_rerun
-from deploy.bench.store import ResultStore, read_records
-from deploy.bench.tracker import DONE, FAILED, PENDING, RUNNING
+from deploy.workloads.follow import Follower, Sweep
+from deploy.workloads.indexes import COMPLETION_INDEX, GROUP_LABEL
+from deploy.workloads.release import with_rerun
+from deploy.workloads.store import ResultStore, read_records
+from deploy.workloads.tracker import DONE, FAILED, PENDING, RUNNING
 from runner.result import MARKER, SCHEMA
 
 SWEEP = Sweep(

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from deploy.bench.device import Device, place
-from deploy.bench.local import RETRY, LocalRun, LocalSweep, judge
-from deploy.bench.store import ResultStore, read_records
-from deploy.bench.tracker import DONE, FAILED, Tracker
 from deploy.errors import DeviceError
 from deploy.paths import REPO
+from deploy.workloads.bench.device import Device, place
+from deploy.workloads.bench.onhost import RETRY, LocalRun, LocalSweep, judge
+from deploy.workloads.store import ResultStore, read_records
+from deploy.workloads.tracker import DONE, FAILED, Tracker
 
 SWEEP = REPO / "tests" / "fixtures" / "bench-sweep.yaml"  # 6 GPU configs, 2 groups
 TINY = {"model": "mlp", "inputShape": [32], "modelArgs": {"hidden": 32, "layers": 2}, "warmup": 1, "iterations": 5}
@@ -171,7 +171,7 @@ def test_place_devices() -> None:
 
 
 def _has_cuda() -> bool:
-    from deploy.bench.device import cuda_devices
+    from deploy.workloads.bench.device import cuda_devices
 
     return cuda_devices() > 0
 

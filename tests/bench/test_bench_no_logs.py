@@ -14,10 +14,10 @@ from bench_cli import cli, write_sweep
 from kubernetes import client
 
 from deploy import tools
-from deploy.bench.store import read_records
-from deploy.cluster.local import LocalCluster
-from deploy.nodepools import node_pools
-from deploy.values import load_environment
+from deploy.cluster.controlplane import LocalCluster
+from deploy.platform.nodepools import node_pools
+from deploy.platform.values import load_environment
+from deploy.workloads.store import read_records
 
 pytestmark = pytest.mark.cluster
 

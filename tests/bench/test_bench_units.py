@@ -3,11 +3,11 @@
 import json
 from pathlib import Path
 
-from deploy.bench import report
-from deploy.bench.indexes import COMPLETION_INDEX, GROUP_LABEL, config_index, parse_ranges
-from deploy.bench.pending import explain, failure_reason, job_reasons, pod_reason
-from deploy.bench.store import ResultStore, read_records
-from deploy.bench.tracker import DONE, FAILED, PENDING, RUNNING, Tracker
+from deploy.workloads.bench import results as report
+from deploy.workloads.indexes import COMPLETION_INDEX, GROUP_LABEL, config_index, parse_ranges
+from deploy.workloads.pending import explain, failure_reason, job_reasons, pod_reason
+from deploy.workloads.store import ResultStore, read_records
+from deploy.workloads.tracker import DONE, FAILED, PENDING, RUNNING, Tracker
 
 GROUPS = {"t4": [0, 2, 4], "a100": [1, 3, 5]}
 

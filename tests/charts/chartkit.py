@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
-from deploy import charts, tools
+from deploy import tools
 from deploy.errors import ToolMissingError
 from deploy.paths import CHARTS
-from deploy.values import environments
+from deploy.platform import charts
+from deploy.platform.values import environments
 
 UMBRELLA = CHARTS / "platform"
 ENVIRONMENTS = environments()
@@ -65,7 +66,7 @@ def template(helm: str, chart: Path, *args: str, release: str = "kai-ml") -> lis
 @functools.cache
 def environment_values(env: str) -> dict[str, Any]:
     """What `-f values/<env>.yaml` gives the umbrella, read as the deploy tool reads it."""
-    from deploy.values import load_environment
+    from deploy.platform.values import load_environment
 
     return load_environment(env)
 

@@ -1,5 +1,5 @@
 """charts/benchmark rendered with the real helm from each example sweep in each environment
-(values from deploy/sweep.py): one Indexed Job per scheduling group, placed exactly on its pool
+(values from deploy/workloads/bench/sweep.py): one Indexed Job per scheduling group, placed exactly on its pool
 (+ spot), hardened, and valid against the Kubernetes schemas."""
 
 import functools
@@ -11,8 +11,8 @@ import yaml
 from chartkit import ENVIRONMENTS, Manifest, environment_values, template, tolerations_for
 from test_chart_k8s_schemas import KUBERNETES_VERSIONS, validate
 
-from deploy import sweep
 from deploy.paths import CHARTS, REPO
+from deploy.workloads.bench import sweep
 
 CHART = CHARTS / "benchmark"
 EXAMPLES = sorted((REPO / "examples" / "sweeps").glob("*.yaml"))
@@ -165,10 +165,10 @@ def test_inconsistent_values_are_refused(helm: str, tmp_path: Path, change: dict
 
 
 def test_a_rerun_group_runs_configs_of_its_origin_again(helm: str, tmp_path: Path) -> None:
-    """deploy/bench/release.with_rerun's groups: accepted, labelled; a dangling rerunOf refused."""
+    """deploy/workloads/release.with_rerun's groups: accepted, labelled; a dangling rerunOf refused."""
     from chartkit import run_helm
 
-    from deploy.bench.release import with_rerun
+    from deploy.workloads.release import with_rerun
 
     values = yaml.safe_load((CHART / "ci" / "default-values.yaml").read_text())
     origin = values["groups"][0]

@@ -78,8 +78,8 @@ def test_limit_ranges_admit_every_container(manifests: list[Manifest]) -> None:
 
 
 def test_the_deploy_tool_reads_every_environments_pools(env: str) -> None:
-    """The local cluster is built by deploy.nodepools from the same `global.nodePools`."""
-    from deploy.nodepools import node_pools as tool_pools
+    """The local cluster is built by deploy.platform.nodepools from the same `global.nodePools`."""
+    from deploy.platform.nodepools import node_pools as tool_pools
 
     pools = tool_pools(environment_values(env))
     assert {name: pool.test_nodes for name, pool in pools.items()} == {

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from chartkit import Manifest, Pod, environment_values, pods, quantity, template
 
-from deploy import sweep
 from deploy.paths import CHARTS, REPO, VALUES
+from deploy.workloads.bench import sweep
 
 ZONE = "topology.kubernetes.io/zone"
 DIGEST = "sha256:" + "ab" * 32

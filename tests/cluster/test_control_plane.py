@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from deploy.cluster.local import LocalCluster, _versions
+from deploy.cluster.controlplane import LocalCluster, _versions
 from deploy.paths import REPO
 
 pytestmark = pytest.mark.cluster

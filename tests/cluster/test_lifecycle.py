@@ -18,11 +18,11 @@ from faults import kill, stopped, wait_running
 from kubernetes import client
 
 from deploy.cluster import supervise
-from deploy.cluster.local import LocalCluster, _alive
+from deploy.cluster.controlplane import LocalCluster, _alive
 from deploy.errors import ClusterError
-from deploy.nodepools import node_pools
 from deploy.paths import REPO
-from deploy.values import load_environment
+from deploy.platform.nodepools import node_pools
+from deploy.platform.values import load_environment
 
 pytestmark = pytest.mark.cluster
 

@@ -22,10 +22,11 @@ from helmcli import helm
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from deploy import charts, tools
-from deploy.cluster.local import LocalCluster
+from deploy import tools
+from deploy.cluster.controlplane import LocalCluster
 from deploy.paths import CHARTS, VALUES
-from deploy.values import load_environment
+from deploy.platform import charts
+from deploy.platform.values import load_environment
 
 pytestmark = pytest.mark.cluster
 

@@ -16,10 +16,10 @@ from faults import restart_apiserver
 from kubernetes import client, watch
 
 from deploy import tools
-from deploy.cluster.local import LocalCluster
-from deploy.nodepools import node_pools, union
+from deploy.cluster.controlplane import LocalCluster
 from deploy.paths import REPO
-from deploy.values import environments, load_environment
+from deploy.platform.nodepools import node_pools, union
+from deploy.platform.values import environments, load_environment
 
 pytestmark = pytest.mark.cluster
 

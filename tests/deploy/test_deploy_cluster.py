@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy.apply import ApplyOptions
-from deploy.deployer import Request, Result, deploy
 from deploy.errors import DeployError, PlanError
-from deploy.helm import Helm, run
+from deploy.kube.helm import Helm, run
 from deploy.paths import REPO
-from deploy.prepare import Selection
-from deploy.render import Inputs
-from deploy.state import decode_release
+from deploy.platform.apply import ApplyOptions
+from deploy.platform.deployer import Request, Result, deploy
+from deploy.platform.prepare import Selection
+from deploy.platform.render import Inputs
+from deploy.platform.state import decode_release
 
 pytestmark = pytest.mark.cluster
 NS = "default"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
-from deploy.lock import lease_name
 from deploy.paths import REPO
+from deploy.platform.lock import lease_name
 
 pytestmark = pytest.mark.cluster
 NS = "default"

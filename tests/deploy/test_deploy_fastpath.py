@@ -1,4 +1,4 @@
-"""The no-op fast path (deploy.noop) against the local control plane, with the fixture chart suite:
+"""The no-op fast path (deploy.platform.noop) against the local control plane, with the fixture chart suite:
 taken when nothing changed (without the kubernetes package or helm), and not taken when a value
 changed, a release was rolled back or upgraded by hand, or its newest revision is failed or pending.
 The tests run in file order and build on each other's state."""
@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from deploy import deployer, noop
-from deploy.apply import ApplyOptions
-from deploy.deployer import Request, Result, deploy
-from deploy.helm import Helm, run
+from deploy.kube.helm import Helm, run
 from deploy.paths import REPO
-from deploy.prepare import Selection
-from deploy.render import Inputs
-from deploy.state import DIGEST_LABEL, REVISION_LABEL, decode_release
+from deploy.platform import deployer, noop
+from deploy.platform.apply import ApplyOptions
+from deploy.platform.deployer import Request, Result, deploy
+from deploy.platform.prepare import Selection
+from deploy.platform.render import Inputs
+from deploy.platform.state import DIGEST_LABEL, REVISION_LABEL, decode_release
 
 pytestmark = pytest.mark.cluster
 NS = "default"
@@ -156,7 +156,7 @@ def digest_label(kube: Path, release: str, revision: int) -> str | None:
 
 
 def digest_of(suite, kube: Path, message: str) -> str:
-    from deploy.prepare import prepare
+    from deploy.platform.prepare import prepare
 
     req = request_for(suite, kube, sets=[f"cache.message={message}"])
     prep = prepare(req.inputs, req.selection, req.runs_root, req.values_dir, req.charts_dir)

@@ -3,7 +3,7 @@
 import pytest
 
 from deploy.errors import PlanError
-from deploy.plan import Component, Plan, build_plan, components, without
+from deploy.platform.plan import Component, Plan, build_plan, components, without
 
 
 def names_by_level(plan: Plan) -> list[list[str]]:

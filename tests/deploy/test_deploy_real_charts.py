@@ -16,7 +16,7 @@ from kubernetes import client
 
 from deploy import tools
 from deploy.paths import REPO
-from deploy.values import environments
+from deploy.platform.values import environments
 
 pytestmark = pytest.mark.cluster
 

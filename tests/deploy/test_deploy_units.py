@@ -6,14 +6,14 @@ import json
 import os
 import time
 
-from deploy.apply import changed, helm_message
-from deploy.charts import dependencies_stale
-from deploy.diff import manifest_diff, redact_values, values_diff
-from deploy.nodepools import NodePool
-from deploy.nodes_check import check_nodes
-from deploy.prepare import Selection, prepare
-from deploy.render import Inputs
-from deploy.state import Deployed, description, from_secret_items
+from deploy.platform.apply import changed, helm_message
+from deploy.platform.charts import dependencies_stale
+from deploy.platform.diff import manifest_diff, redact_values, values_diff
+from deploy.platform.nodecheck import check_nodes
+from deploy.platform.nodepools import NodePool
+from deploy.platform.prepare import Selection, prepare
+from deploy.platform.render import Inputs
+from deploy.platform.state import Deployed, description, from_secret_items
 
 
 def storage_secret(name: str, version: int, status: str, desc: str) -> dict:

@@ -4,9 +4,9 @@ digests, and the run folder."""
 import pytest
 
 from deploy.errors import ValuesError
-from deploy.prepare import Selection, prepare
-from deploy.render import Inputs, merge_inputs, parse_set, release_values
-from deploy.state import release_digest
+from deploy.platform.prepare import Selection, prepare
+from deploy.platform.render import Inputs, merge_inputs, parse_set, release_values
+from deploy.platform.state import release_digest
 
 
 def test_merge_order_later_wins(suite, tmp_path):
@@ -133,7 +133,7 @@ def test_digest_changes_with_values_and_chart_not_with_built_deps(suite):
     assert d1 != release_digest(chart, {"a": 1}, "other")
     (chart / "charts").mkdir()
     (chart / "charts" / "platform-lib-0.1.0.tgz").write_bytes(b"rebuilt")
-    from deploy.charts import chart_digest
+    from deploy.platform.charts import chart_digest
 
     chart_digest.cache_clear()
     assert d1 == release_digest(chart, {"a": 1}, "default")

@@ -11,9 +11,9 @@ import pytest
 import yaml
 from realnode_env import NAME, POOL, TAG, VALUES, RealCluster, cli
 
-from deploy.cluster.local import LocalCluster
-from deploy.nodepools import node_pools, union
-from deploy.values import load_environment
+from deploy.cluster.controlplane import LocalCluster
+from deploy.platform.nodepools import node_pools, union
+from deploy.platform.values import load_environment
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy import tools
-from deploy.cluster.local import LocalCluster
+from deploy.cluster.controlplane import LocalCluster
 from deploy.cluster.realnode import REAL_LABEL
 from deploy.paths import REPO
 

@@ -15,9 +15,10 @@ import yaml
 from helmcli import helm
 from realnode_env import POOL, VALUES, RealCluster, real_pod
 
-from deploy import charts, tools
+from deploy import tools
 from deploy.images import packaged
 from deploy.paths import CHARTS
+from deploy.platform import charts
 
 pytestmark = pytest.mark.realnode
 

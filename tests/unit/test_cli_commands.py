@@ -14,7 +14,7 @@ def python(code: str) -> str:
 
 
 def test_the_deploy_path_imports_no_command_group() -> None:
-    groups = "('deploy.commands.', 'deploy.bench')"
+    groups = "('deploy.commands.', 'deploy.workloads')"
     code = f"import sys, deploy.cli; print(sorted(m for m in sys.modules if m.startswith({groups})))"
     assert python(code) == "['deploy.commands.options']"
 

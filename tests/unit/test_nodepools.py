@@ -2,9 +2,9 @@
 
 import pytest
 
-from deploy.cluster.nodes import fake_nodes
+from deploy.cluster.fakenodes import fake_nodes
 from deploy.errors import ValuesError
-from deploy.nodepools import NodePool, node_pools, union
+from deploy.platform.nodepools import NodePool, node_pools, union
 
 GPU_POOL = {
     "labels": {"node-type": "gpu-optimized", "gpu-type": "nvidia-t4"},

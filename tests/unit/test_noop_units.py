@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy.kubeapi import KubeAPI, Unsupported
-from deploy.state import DIGEST_LABEL, REVISION_LABEL, digest_labels, from_secret_labels
+from deploy.kube.readonly import KubeAPI, Unsupported
+from deploy.platform.state import DIGEST_LABEL, REVISION_LABEL, digest_labels, from_secret_labels
 
 DIGEST = "ab" * 32
 LABEL_VALUE = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")

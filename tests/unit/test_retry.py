@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from deploy.errors import HelmError
-from deploy.retry import is_transient, retrying
+from deploy.kube.retry import is_transient, retrying
 
 REFUSED = (
     'Error: Get "https://127.0.0.1:32769/api/v1/namespaces": dial tcp 127.0.0.1:32769: connect: connection refused'

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy import sweep
 from deploy.errors import ValuesError
-from deploy.values import deep_merge, load_environment
+from deploy.platform.values import deep_merge, load_environment
+from deploy.workloads.bench import sweep
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "examples" / "sweeps").glob("*.yaml"))
 BASE = {

@@ -15,10 +15,10 @@ exactly one group, group names are unique, and the config-error exit code is not
 {{- define "benchmark.validate" -}}
 {{- $v := .Values -}}
 {{- if not $v.sweep.name -}}
-{{- fail "sweep.name: empty; the deploy tool sets it from the sweep file (deploy/sweep.py)" -}}
+{{- fail "sweep.name: empty; the deploy tool sets it from the sweep file (deploy/workloads/bench/sweep.py)" -}}
 {{- end -}}
 {{- if not $v.groups -}}
-{{- fail "groups: empty; the deploy tool writes the sweep's scheduling groups (deploy/sweep.py)" -}}
+{{- fail "groups: empty; the deploy tool writes the sweep's scheduling groups (deploy/workloads/bench/sweep.py)" -}}
 {{- end -}}
 {{- $configs := dict -}}
 {{- range $v.configs -}}

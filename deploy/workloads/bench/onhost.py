@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import runner
-from deploy.bench.device import Placement
-from deploy.bench.store import ResultStore, result_record
-from deploy.bench.tracker import DONE, FAILED, Tracker
-from deploy.sweep import CONFIG_ERROR_EXIT_CODE
+from deploy.workloads.bench.device import Placement
+from deploy.workloads.bench.sweep import CONFIG_ERROR_EXIT_CODE
+from deploy.workloads.store import ResultStore, result_record
+from deploy.workloads.tracker import DONE, FAILED, Tracker
 
 POLL_S = 0.2
 STOP_GRACE_S = 5.0

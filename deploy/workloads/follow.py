@@ -1,12 +1,12 @@
 """Follow a launched sweep with watches, not polling: one on its pods, one on its Jobs, one on the
-Jobs' FailedCreate events (quota). Each runs in a thread (deploy/bench/kube.py `observe`: a list,
+Jobs' FailedCreate events (quota). Each runs in a thread (deploy/kube/watch.py `observe`: a list,
 then watches from its resourceVersion); all of them feed one queue, and only the
 main thread changes the tracker and the results file, so neither needs a lock.
 
 A Succeeded pod's log is read once, by a small pool of threads (the API server relays each read to
 the node, so reads overlap), and its KAIML_RESULT is recorded for config `indexes[completion index]`:
 a config's result is written once however many pods it took (retries, preemption, deleted nodes).
-Objects stay JSON dicts (deploy/bench/kube.py) and the tracker holds one entry per config, so memory
+Objects stay JSON dicts (deploy/kube/watch.py) and the tracker holds one entry per config, so memory
 does not grow with the number of events."""
 
 import contextlib
@@ -19,12 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from deploy.bench import kube
-from deploy.bench.indexes import GROUP_LABEL, SWEEP_LABEL, config_index
-from deploy.bench.pending import event_time, failure_reason, job_reasons, pod_reason
-from deploy.bench.store import ResultStore, result_record
-from deploy.bench.tracker import Tracker
 from deploy.errors import ClusterError
+from deploy.kube import watch as kube
+from deploy.workloads.indexes import GROUP_LABEL, SWEEP_LABEL, config_index
+from deploy.workloads.pending import event_time, failure_reason, job_reasons, pod_reason
+from deploy.workloads.store import ResultStore, result_record
+from deploy.workloads.tracker import Tracker
 
 WATCH_S = 60
 REFRESH_S = 0.25

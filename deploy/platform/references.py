@@ -14,8 +14,8 @@ from typing import Any
 import yaml
 
 from deploy.errors import PreflightError
-from deploy.kubeapi import METADATA
-from deploy.values import FAST_LOADER
+from deploy.kube.readonly import METADATA
+from deploy.platform.values import FAST_LOADER
 
 Ref = tuple[str, str]  # (namespace, name)
 

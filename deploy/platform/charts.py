@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy.errors import ChartError
-from deploy.values import read_yaml
+from deploy.platform.values import read_yaml
 
 
 def _files(chart_dir: Path) -> list[Path]:

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deploy.errors import ClusterError, PreflightError
-from deploy.nodepools import NodePool
-from deploy.target import Target, check_context
+from deploy.kube.target import Target, check_context
+from deploy.platform.nodepools import NodePool
 
 MIN_SERVER = (1, 29)
 TESTED_UP_TO = (1, 37)

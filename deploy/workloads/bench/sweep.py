@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from deploy.errors import ValuesError
-from deploy.nodepools import GPU_RESOURCE, NodePool, node_pools
 from deploy.paths import CHARTS
-from deploy.values import deep_merge, read_yaml
+from deploy.platform.nodepools import GPU_RESOURCE, NodePool, node_pools
+from deploy.platform.values import deep_merge, read_yaml
 
 SCHEMA_FILE = Path(__file__).with_name("sweep.schema.json")
 # The pool whose taints a spot sweep also tolerates.

@@ -1,7 +1,7 @@
 """The no-op run, decided with the least work: after the values are prepared (exactly as for any
-run), a few GET requests over one connection made of the standard library (deploy.kubeapi) answer
+run), a few GET requests over one connection made of the standard library (deploy.kube.readonly) answer
 the preflight's questions and list the metadata of the Helm storage Secrets; when every planned
-release's newest revision is `deployed` with the digest labels of this run (deploy.state), nothing
+release's newest revision is `deployed` with the digest labels of this run (deploy.platform.state), nothing
 is applied and neither the kubernetes package nor helm is started.
 
 Only for a plain apply (not --dry-run, not --force). Anything else (a change, a failed, pending or
@@ -13,18 +13,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from deploy.apply import UNCHANGED, Outcome
 from deploy.errors import DeployError
-from deploy.kubeapi import METADATA, METADATA_LIST, KubeAPI, Unsupported
-from deploy.nodepools import node_pools
-from deploy.plan import WORKFLOWS, Plan, Release, components, release_name, without
-from deploy.preflight import ARGO_CRD, ARGO_MISSING, check_version, missing_pools_warnings, parse_version, pool_selector
-from deploy.prepare import Prepared
-from deploy.state import Labelled, from_secret_labels
-from deploy.target import resolve_kubeconfig
+from deploy.kube.readonly import METADATA, METADATA_LIST, KubeAPI, Unsupported
+from deploy.kube.target import resolve_kubeconfig
+from deploy.platform.apply import UNCHANGED, Outcome
+from deploy.platform.nodepools import node_pools
+from deploy.platform.plan import WORKFLOWS, Plan, Release, components, release_name, without
+from deploy.platform.preflight import (
+    ARGO_CRD,
+    ARGO_MISSING,
+    check_version,
+    missing_pools_warnings,
+    parse_version,
+    pool_selector,
+)
+from deploy.platform.prepare import Prepared
+from deploy.platform.state import Labelled, from_secret_labels
 
 if TYPE_CHECKING:
-    from deploy.deployer import Request
+    from deploy.platform.deployer import Request
 
 HELM_SECRETS = {"labelSelector": "owner=helm,status!=superseded", "fieldSelector": "type=helm.sh/release.v1"}
 
@@ -78,7 +85,7 @@ def _unchanged(rel: Release, prep: Prepared, newest: dict[str, Labelled]) -> boo
 def _kubeconfig(req: "Request") -> tuple[Path | None, str | None]:
     """The cluster the full path would connect to (deployer.connect), without connecting."""
     if req.local or (req.inputs.context is None and req.kubeconfig is None):
-        from deploy.cluster.local import LocalCluster
+        from deploy.cluster.controlplane import LocalCluster
 
         local = LocalCluster()
         return (local.kubeconfig if local.exists() else None), None  # a missing one is started by the full path

@@ -24,7 +24,7 @@ import yaml
 
 from deploy.errors import ValuesError
 from deploy.paths import CHARTS, VALUES
-from deploy.values import FAST_DUMPER, FAST_LOADER, deep_merge, not_utf8, read_yaml
+from deploy.platform.values import FAST_DUMPER, FAST_LOADER, deep_merge, not_utf8, read_yaml
 
 KeyPath = tuple[str, ...]
 

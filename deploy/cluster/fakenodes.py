@@ -3,7 +3,7 @@ scheduling onto pools, taints, tolerations and GPU requests are exercised for re
 
 from typing import Any
 
-from deploy.nodepools import NodePool
+from deploy.platform.nodepools import NodePool
 
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 ZONES = ("zone-a", "zone-b", "zone-c")

@@ -5,7 +5,7 @@ nodes lack its labels or taints. Nodes are assigned to pools by name (`<pool>-*`
 from dataclasses import dataclass, field
 from typing import Any
 
-from deploy.nodepools import NodePool
+from deploy.platform.nodepools import NodePool
 
 
 @dataclass

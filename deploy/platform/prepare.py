@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from deploy.paths import CHARTS, VALUES
-from deploy.plan import Plan, build_plan, components
-from deploy.render import Inputs, Merged, merge_inputs, release_values, write_values
-from deploy.runfolder import RUNS, RunFolder
-from deploy.schema import validate_release, validate_umbrella
-from deploy.state import release_digest
+from deploy.platform.plan import Plan, build_plan, components
+from deploy.platform.render import Inputs, Merged, merge_inputs, release_values, write_values
+from deploy.platform.runfolder import RUNS, RunFolder
+from deploy.platform.schema import validate_release, validate_umbrella
+from deploy.platform.state import release_digest
 
 
 @dataclass

@@ -17,14 +17,14 @@ import yaml
 
 from deploy import tools
 from deploy.cluster import supervise
+from deploy.cluster.fakenodes import KWOK_ANNOTATION, apply_nodes, fake_nodes
 from deploy.cluster.hostcheck import require_host
-from deploy.cluster.nodes import KWOK_ANNOTATION, apply_nodes, fake_nodes
 from deploy.cluster.procs import alive as _alive
 from deploy.cluster.procs import stop as _stop
 from deploy.cluster.realnode import RealNode
 from deploy.errors import ClusterError
-from deploy.nodepools import NodePool
 from deploy.paths import REPO, state_dir
+from deploy.platform.nodepools import NodePool
 
 DEFAULT_NAME = "kaiml"
 STAGES = Path(__file__).with_name("stages.yaml")

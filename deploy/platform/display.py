@@ -10,9 +10,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from deploy.apply import FAILED, INSTALLED, NOT_STARTED, UNCHANGED, UPGRADED, OnState, Outcome
 from deploy.console import console, escape
-from deploy.plan import Plan, Release
+from deploy.platform.apply import FAILED, INSTALLED, NOT_STARTED, UNCHANGED, UPGRADED, OnState, Outcome
+from deploy.platform.plan import Plan, Release
 
 STYLE = {INSTALLED: "green", UPGRADED: "green", UNCHANGED: "dim", FAILED: "bold red", NOT_STARTED: "yellow"}
 DONE = {INSTALLED, UPGRADED, UNCHANGED, FAILED, NOT_STARTED, "rendered"}

@@ -8,13 +8,13 @@ from typing import Any
 
 from deploy.console import log
 from deploy.errors import DeployError, HelmError, PlanError, TemplateError
-from deploy.events import failure_events
-from deploy.helm import PENDING, Helm
-from deploy.plan import Release
-from deploy.prepare import Prepared
-from deploy.references import adopt_namespaces, check_secrets
-from deploy.retry import retrying
-from deploy.state import Deployed, description, digest_labels
+from deploy.kube.events import failure_events
+from deploy.kube.helm import PENDING, Helm
+from deploy.kube.retry import retrying
+from deploy.platform.plan import Release
+from deploy.platform.prepare import Prepared
+from deploy.platform.references import adopt_namespaces, check_secrets
+from deploy.platform.state import Deployed, description, digest_labels
 
 # What happened to a release in a run (the summary's "action" column).
 UNCHANGED, INSTALLED, UPGRADED, RENDERED = "unchanged", "installed", "upgraded", "rendered"

@@ -9,7 +9,7 @@ from typing import Any
 
 from deploy.errors import PlanError
 from deploy.paths import CHARTS
-from deploy.values import read_yaml
+from deploy.platform.values import read_yaml
 
 UMBRELLA_CHART = "platform"
 CLUSTER, POLICY, WORKFLOWS = "cluster", "policy", "workflows"

@@ -15,13 +15,13 @@ import yaml
 
 from deploy import tools
 from deploy.console import console, escape
-from deploy.deployer import Request, build_dependencies, connect
-from deploy.helm import Helm, run
-from deploy.plan import WORKFLOWS, Release, without
-from deploy.preflight import ARGO_API, ARGO_CRD, has_crd, server_version
-from deploy.prepare import Prepared, prepare
-from deploy.state import Deployed, read_deployed
-from deploy.target import check_context
+from deploy.kube.helm import Helm, run
+from deploy.kube.target import check_context
+from deploy.platform.deployer import Request, build_dependencies, connect
+from deploy.platform.plan import WORKFLOWS, Release, without
+from deploy.platform.preflight import ARGO_API, ARGO_CRD, has_crd, server_version
+from deploy.platform.prepare import Prepared, prepare
+from deploy.platform.state import Deployed, read_deployed
 
 SECRET_KEY = re.compile(r"(password|passwd|secret|token|credential|apikey|api_key|private)", re.I)
 

@@ -1,6 +1,6 @@
 """The deploy itself, as one plain function the CLI (and the tests, and the benchmark) call:
 helm found -> values prepared and validated -> (dry run: charts' dependencies built, render and
-stop) -> (a plain apply where nothing changed, as deploy.noop can tell from the digest labels with a
+stop) -> (a plain apply where nothing changed, as deploy.platform.noop can tell from the digest labels with a
 few GET requests: the summary, and stop) -> cluster resolved and preflighted -> charts' dependencies
 built -> what is deployed read -> levels applied."""
 
@@ -11,8 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploy import charts, noop, tools
-from deploy.apply import (
+from deploy import tools
+from deploy.console import log
+from deploy.errors import ClusterError, InterruptedByUser
+from deploy.kube.helm import Helm, run
+from deploy.kube.target import Target, api_unreachable_is_cluster_error, check_context, resolve_kubeconfig
+from deploy.paths import CHARTS, VALUES
+from deploy.platform import charts, noop
+from deploy.platform.apply import (
     FAILED,
     INSTALLED,
     NOT_STARTED,
@@ -26,19 +32,14 @@ from deploy.apply import (
     check_needs_deployed,
     render_all,
 )
-from deploy.console import log
-from deploy.errors import ClusterError, InterruptedByUser
-from deploy.helm import Helm, run
-from deploy.lock import environment_lock
-from deploy.nodepools import node_pools
-from deploy.paths import CHARTS, VALUES
-from deploy.plan import WORKFLOWS, Plan, Release, components, release_name, without
-from deploy.preflight import ARGO_API, ARGO_MISSING, run_preflight
-from deploy.prepare import Prepared, Selection, prepare, validate_values
-from deploy.render import Inputs
-from deploy.runfolder import RUNS
-from deploy.state import read_deployed
-from deploy.target import Target, api_unreachable_is_cluster_error, check_context, resolve_kubeconfig
+from deploy.platform.lock import environment_lock
+from deploy.platform.nodepools import node_pools
+from deploy.platform.plan import WORKFLOWS, Plan, Release, components, release_name, without
+from deploy.platform.preflight import ARGO_API, ARGO_MISSING, run_preflight
+from deploy.platform.prepare import Prepared, Selection, prepare, validate_values
+from deploy.platform.render import Inputs
+from deploy.platform.runfolder import RUNS
+from deploy.platform.state import read_deployed
 
 
 @dataclass
@@ -73,7 +74,7 @@ class Result:
 def connect(req: Request, values: dict[str, Any]) -> Target:
     """The cluster of this run: the local control plane, or a context of a kubeconfig."""
     if req.local or (req.inputs.context is None and req.kubeconfig is None):
-        from deploy.cluster.local import LocalCluster
+        from deploy.cluster.controlplane import LocalCluster
 
         local = LocalCluster()
         if not local.running():  # started, or brought back from its data: never replaced
@@ -112,7 +113,7 @@ def deploy(req: Request, progress: Callable[[Plan], AbstractContextManager[OnSta
     is reported in the result (ok is False) with the run folder kept."""
     t0 = time.monotonic()
     tools.tool("helm")  # a missing helm is reported before anything else happens
-    # A plain apply may turn out a no-op (deploy.noop): its schema check waits until that is ruled
+    # A plain apply may turn out a no-op (deploy.platform.noop): its schema check waits until that is ruled
     # out, since a release deployed with the same digest had exactly these values checked against
     # exactly this chart's schema.
     plain = not req.dry_run and not req.apply.force

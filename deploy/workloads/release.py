@@ -5,10 +5,11 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from deploy import charts, tools
-from deploy.helm import Helm, run
-from deploy.render import nested, parse_set
-from deploy.values import deep_merge
+from deploy import tools
+from deploy.kube.helm import Helm, run
+from deploy.platform import charts
+from deploy.platform.render import nested, parse_set
+from deploy.platform.values import deep_merge
 
 
 def release_name(sweep: str) -> str:

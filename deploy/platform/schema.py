@@ -14,8 +14,8 @@ from typing import Any
 
 from deploy.errors import ValuesError
 from deploy.paths import cache_dir
-from deploy.render import KeyPath, Merged, canonical
-from deploy.values import deep_merge, read_yaml
+from deploy.platform.render import KeyPath, Merged, canonical
+from deploy.platform.values import deep_merge, read_yaml
 
 
 def chart_schema(chart_dir: Path) -> dict[str, Any] | None:

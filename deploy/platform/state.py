@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy.charts import chart_digest
-from deploy.render import canonical
+from deploy.platform.charts import chart_digest
+from deploy.platform.render import canonical
 
 DIGEST_PREFIX = "kaiml-deploy digest="
 DIGEST_LABEL = "kaiml.io/digest"

@@ -4,7 +4,7 @@ FailedCreate events (exceeded quota), each summarised as the causes an operator 
 import re
 from typing import Any
 
-from deploy.bench.kube import get
+from deploy.kube.watch import get
 
 PENDING_GRACE_S = 3.0
 _CAUSES = (

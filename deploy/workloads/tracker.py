@@ -5,7 +5,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from deploy.bench.indexes import parse_ranges
+from deploy.workloads.indexes import parse_ranges
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 

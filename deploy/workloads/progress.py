@@ -7,9 +7,9 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from deploy.bench.pending import PENDING_GRACE_S
-from deploy.bench.tracker import DONE, FAILED, PENDING, RUNNING, Tracker
 from deploy.console import console
+from deploy.workloads.pending import PENDING_GRACE_S
+from deploy.workloads.tracker import DONE, FAILED, PENDING, RUNNING, Tracker
 
 # Failed configs named (and explained) in the summary; the rest are counted.
 SHOWN = 20

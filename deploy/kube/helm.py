@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from deploy import tools
 from deploy.errors import HelmError
-from deploy.values import read_yaml
+from deploy.platform.values import read_yaml
 
 T = TypeVar("T")
 # pyhelm3 logs every failed command as a warning; failures reach the user as HelmError instead.

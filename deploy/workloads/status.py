@@ -4,9 +4,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from deploy.bench import kube
-from deploy.bench.indexes import GROUP_LABEL, SWEEP_LABEL, config_index, job_indexes
-from deploy.bench.pending import PENDING_GRACE_S, explain, failure_reason, job_reasons, pod_reason
+from deploy.kube import watch as kube
+from deploy.workloads.indexes import GROUP_LABEL, SWEEP_LABEL, config_index, job_indexes
+from deploy.workloads.pending import PENDING_GRACE_S, explain, failure_reason, job_reasons, pod_reason
 
 
 @dataclass

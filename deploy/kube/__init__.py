@@ -1,0 +1,2 @@
+"""Talking to a cluster: which one (target), the clients (the `kubernetes` package, a read-only stdlib
+client for the hot path, Helm), retries over API-server restarts, and the list-then-watch loop."""
