@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from loadgen import __version__, config, local, record_processor, target, worker
+from loadgen import __version__, config, export, local, record_processor, target, worker
 from loadgen.config import Ports, RunConfig
 from loadgen.controller import Controller
 from loadgen.errors import EXIT_FAILURE, EXIT_USAGE, ConfigError, LoadgenError
@@ -89,6 +89,12 @@ def parser() -> argparse.ArgumentParser:
     ctl = sub.add_parser("controller", help="the singleton services")
     add_run_knobs(ctl)
     add_address(ctl, "--bind-host", "LOADGEN_BIND_HOST", "0.0.0.0")
+    ctl.add_argument("--startup-timeout", type=_number, default=60.0, metavar="SECONDS",
+                     help="how long to wait for every worker and record processor to connect (pods: their "
+                          "scheduling and image pulls)")
+    ctl.add_argument("--result-line", action="store_true",
+                     help=f"end with one {export.RESULT_MARKER} line on stdout, the summary as JSON (pods: the "
+                          "deploy tool reads it from the pod's log)")
     for role in ("worker", "record-processor"):
         r = sub.add_parser(role, help=f"one {role}")
         add_address(r, "--controller-host", "LOADGEN_CONTROLLER_HOST", "127.0.0.1")
@@ -148,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             local.log_to(out_dir / "logs" / "loadgen.log")
             with local.event_loop_runner() as runner:
                 outcome = runner.run(Controller(cfg, Ports.parse(a.ports), a.bind_host, out_dir,
-                                                live_interval=a.live_interval).run())
+                                                live_interval=a.live_interval,
+                                                startup_timeout=a.startup_timeout).run())
         else:
             ports = Ports.parse(a.ports)
             serve = worker.serve if a.role == "worker" else record_processor.serve
@@ -165,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         print("loadgen: interrupted", file=sys.stderr)
         return 130
     print(local.report(outcome))
+    if getattr(a, "result_line", False):
+        print(export.result_line(outcome.summary_path), flush=True)
     if not outcome.ok:
         print(f"loadgen: error: {'; '.join(outcome.problems)}", file=sys.stderr)
         return EXIT_FAILURE

@@ -116,8 +116,9 @@ class Proxies:
 class Controller:
     def __init__(self, cfg: RunConfig, ports: Ports, bind_host: str, out_dir: Path, *, live_interval: float = 1.0,
                  mode: str = "distributed", child_failure: Callable[[], str | None] | None = None,
-                 live_stream=None) -> None:
+                 live_stream=None, startup_timeout: float = STARTUP_TIMEOUT_S) -> None:
         self.cfg = cfg
+        self.startup_timeout = startup_timeout
         self.ports = ports
         self.host = bind_host
         self.out_dir = out_dir
@@ -185,7 +186,7 @@ class Controller:
     async def wait_for_roles(self) -> None:
         """Every expected worker and record processor says hello; workers get their config."""
         per_worker = self.shares()
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        deadline = time.monotonic() + self.startup_timeout
         poller = zmq.asyncio.Poller()
         poller.register(self.router, zmq.POLLIN)
         poller.register(self.records, zmq.POLLIN)
@@ -196,7 +197,7 @@ class Controller:
             if time.monotonic() > deadline:
                 raise LoadgenError(
                     f"only {len(self.workers)} of {self.cfg.workers} workers and {len(self.processors)} of "
-                    f"{self.cfg.record_processors} record processors connected within {STARTUP_TIMEOUT_S:.0f} s")
+                    f"{self.cfg.record_processors} record processors connected within {self.startup_timeout:.0f} s")
             ready = dict(await poller.poll(200))
             if self.router in ready:
                 identity, *frames = await self.router.recv_multipart()

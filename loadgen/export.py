@@ -17,6 +17,9 @@ JSONL = "profile_export.jsonl"
 SUMMARY_JSON = "profile_export_aiperf.json"
 SUMMARY_CSV = "profile_export_aiperf.csv"
 READY = "READY"
+# The controller's last stdout line in a pod: the summary, for whoever reads the pod's log through the
+# Kubernetes API (the deploy tool: deploy/workloads/load/result.py).
+RESULT_MARKER = "LOADGEN_RESULT"
 STAT_KEYS = ["avg", "min", "max", *(f"p{p}" for p in PERCENTILES), "std"]
 # The single-value metrics of the CSV's second section, with AIPerf's headers.
 TOTALS = {
@@ -64,6 +67,26 @@ def write(out_dir: Path, cfg: RunConfig, agg: Aggregate, *, accounting: dict, en
     (out_dir / SUMMARY_CSV).write_text(to_csv(metrics))
     (out_dir / READY).write_text(json.dumps({"ok": not problems, "summary": SUMMARY_JSON}) + "\n")
     return path
+
+
+def result_line(summary_path: Path) -> str:
+    """`LOADGEN_RESULT <compact JSON of profile_export_aiperf.json>`: one line, so that a log reader finds it
+    whatever else the log holds."""
+    summary = json.loads(summary_path.read_text())
+    return f"{RESULT_MARKER} {json.dumps(summary, separators=(',', ':'))}"
+
+
+def find_result(log: str) -> dict | None:
+    """The summary of the last LOADGEN_RESULT line of a log, or None."""
+    for line in reversed(log.splitlines()):
+        marker, _, body = line.strip().partition(" ")
+        if marker == RESULT_MARKER:
+            try:
+                found = json.loads(body)
+            except json.JSONDecodeError:
+                return None
+            return found if isinstance(found, dict) and "accounting" in found else None
+    return None
 
 
 def to_csv(metrics: dict) -> str:

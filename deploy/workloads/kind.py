@@ -48,7 +48,8 @@ class Workload:
     unit: str  # what one result is for: "config", "rank"
     chart: str  # its chart's folder under charts/
     namespace_key: str  # the key under global.namespaces of the namespace its pods run in
-    plan: Callable[[Path, Values], Values]  # spec file + the environment's values -> the chart's values
+    # spec file + the environment's values -> the chart's values (None: the command plans from its options)
+    plan: Callable[[Path, Values], Values] | None
     report: Report
     run_label: str = "kai-ml.io/run"
     group_label: str = "kai-ml.io/group"
@@ -57,6 +58,12 @@ class Workload:
     units_key: str = "units"
     parse: Callable[[str], dict[str, Any] | None] = runner_result
     rerun_lost: bool = True  # a unit whose result went with its pod runs again (not for ranks of one run)
+    # Before the release is first installed: a check against the cluster (API client, values) that raises
+    # a DeployError to refuse the launch with nothing applied.
+    check: Callable[[Any, Values], None] | None = None
+    # Uninstall the release once following ends (done, failed or interrupted): a run whose objects,
+    # namespace included, live only while it runs. Not after --no-follow: `follow` or `delete` ends it.
+    remove_after_follow: bool = False
 
     def release(self, run: str) -> str:
         return f"{self.name}-{run}"

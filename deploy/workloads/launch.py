@@ -74,6 +74,8 @@ def start(cluster: Cluster, workload: Workload, values: Values, *, do_follow: bo
             "picking it up")  # fmt: skip
         values = prior  # with its re-run groups
     namespace = workload.namespace(values, cluster.release_namespace)
+    if not is_installed and workload.check is not None:
+        workload.check(cluster.api_client, values)
     save_values(folder, values)
     if not is_installed or values is not prior:
         release.install(cluster.helm, workload, _chart(cluster, workload), values, cluster.release_namespace,
@@ -109,6 +111,17 @@ def _chart(cluster: Cluster, workload: Workload) -> Path:
 
 
 def _follow(cluster: Cluster, workload: Workload, values: Values, store: ResultStore) -> int:
+    if not workload.remove_after_follow:
+        return _follow_run(cluster, workload, values, store)
+    name = workload.run_name(values)
+    try:
+        return _follow_run(cluster, workload, values, store)
+    finally:
+        if release.uninstall(cluster.helm, workload, name, cluster.release_namespace, cluster.timeout):
+            log(f"uninstalled {workload.release(name)} and the objects it made; results kept in {store.path.parent}")
+
+
+def _follow_run(cluster: Cluster, workload: Workload, values: Values, store: ResultStore) -> int:
     name = workload.run_name(values)
     run = Followed.of(workload, values, workload.namespace(values, cluster.release_namespace))
 

@@ -1,0 +1,1 @@
+"""Distributed LLM load generation as a workload: loadgen's roles as Indexed Jobs of charts/loadgen."""

@@ -1,0 +1,54 @@
+"""Load runs as a workload: charts/loadgen in a namespace of the run's own, one result per run (the
+controller's LOADGEN_RESULT line), the release and its namespace removed once the run is followed."""
+
+from typing import Any
+
+from deploy.errors import PlanError
+from deploy.workloads.kind import Values, Workload
+from deploy.workloads.load import results
+from loadgen.export import find_result
+
+# The label the chart puts on the namespace it creates: whose run it is.
+OWNER_LABEL = "kai-ml.io/load-run"
+
+
+def check_namespace(api_client: Any, values: Values) -> None:
+    """Refuse a namespace that exists and is not this run's: a run deletes its namespace afterwards."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    name, run = values["global"]["namespaces"]["load"], values["run"]["name"]
+    try:
+        found = client.CoreV1Api(api_client).read_namespace(name)
+    except ApiException as err:
+        if err.status == 404:
+            return
+        raise
+    owner = (found.metadata.labels or {}).get(OWNER_LABEL)
+    if owner != run:
+        whose = f"load run {owner}'s" if owner else "not made by a load run"
+        raise PlanError(
+            f"namespace {name} exists and is {whose}: a load run creates its namespace and deletes it afterwards, "
+            "so it never runs in one it does not own. Choose another --namespace, or none (load-<run>); nothing "
+            "was applied."
+        )
+
+
+def _parse(text: str) -> dict[str, Any] | None:
+    return find_result(text)
+
+
+LOAD = Workload(
+    name="load",
+    title="load run",
+    unit="run",
+    chart="loadgen",
+    namespace_key="load",
+    plan=None,  # planned from `load run`'s options (deploy/workloads/load/plan.py), not from a file
+    report=results,  # type: ignore[arg-type]  # a module that has the Report's functions
+    container="loadgen",
+    parse=_parse,
+    rerun_lost=False,  # a lost result means a lost run: running the load again is the user's call
+    check=check_namespace,
+    remove_after_follow=True,
+)
