@@ -12,7 +12,7 @@ from deploy.console import say
 from deploy.errors import PlanError
 from deploy.workloads import launch
 from deploy.workloads.load import results
-from deploy.workloads.load.plan import chart_values
+from deploy.workloads.load.plan import chart_values, with_quota
 from deploy.workloads.load.spec import LoadSpec, check
 from deploy.workloads.load.workload import LOAD
 from deploy.workloads.release import with_sets
@@ -132,7 +132,7 @@ def run_cmd(
                           dataset_text=dataset.read_text() if dataset else "")  # fmt: skip
     if deadline is not None:
         values["activeDeadlineSeconds"] = deadline
-    values = with_sets(values, list(sets or []))
+    values = with_quota(with_sets(values, list(sets or [])))
     cluster = w.cluster_of(o.request_from(ctx), env_values, release_namespace, timeout)
     code = launch.start(cluster, LOAD, values, do_follow=do_follow, restart=restart)
     if do_follow:

@@ -6,17 +6,15 @@ the endpoint the workers' NetworkPolicy allows."""
 from decimal import Decimal
 from typing import Any
 
+from deploy.paths import CHARTS
+from deploy.platform.values import read_yaml
 from deploy.workloads.bench.sweep import quantity
 from deploy.workloads.load.spec import LoadSpec, endpoint_peers
 
 CONTROLLER, WORKER, RECORD_PROCESSOR = "controller", "worker", "record-processor"
-# Resources per role: a worker holds its 500 connections on about one core; a record processor
-# parses for four workers; the controller aggregates and proxies.
-RESOURCES = {
-    CONTROLLER: {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "2Gi"}},
-    WORKER: {"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}},
-    RECORD_PROCESSOR: {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
-}
+# The roles' keys in the chart's values (their resources live there).
+ROLE_KEYS = {CONTROLLER: "controller", WORKER: "worker", RECORD_PROCESSOR: "recordProcessor"}
+QUOTA_RESOURCES = ("cpu", "memory", "ephemeral-storage")
 STARTUP_TIMEOUT_S = 300  # the controller's wait for every worker: scheduling and image pulls
 # Without --duration the run's length is not known: its Jobs are bounded by this.
 REQUESTS_BOUND_S = 3600
@@ -53,16 +51,21 @@ def controller_args(spec: LoadSpec) -> list[str]:
     return [*args, "--result-line"]
 
 
-def quota(workers: int, processors: int) -> dict[str, str]:
-    """The namespace's ResourceQuota: exactly what the run's pods ask for."""
-    counts = {CONTROLLER: 1, WORKER: workers, RECORD_PROCESSOR: processors}
-    hard: dict[str, str] = {"pods": str(sum(counts.values()))}
+def with_quota(values: dict[str, Any]) -> dict[str, Any]:
+    """The values with the namespace's ResourceQuota: exactly what the run's pods ask for (each role's
+    resources from the values, else the chart's defaults; after any --set)."""
+    defaults = read_yaml(CHARTS / "loadgen" / "values.yaml")
+    hard: dict[str, str] = {"pods": str(sum(len(g["indexes"]) for g in values["groups"]))}
     for kind in ("requests", "limits"):
-        cpu = sum(quantity(RESOURCES[r][kind]["cpu"]) * n for r, n in counts.items())
-        memory = sum(quantity(RESOURCES[r][kind]["memory"]) * n for r, n in counts.items())
-        hard[f"{kind}.cpu"] = f"{int(cpu * 1000)}m"
-        hard[f"{kind}.memory"] = f"{int(memory / Decimal(2**20))}Mi"
-    return hard
+        for resource in QUOTA_RESOURCES:
+            total = Decimal(0)
+            for group in values["groups"]:
+                key = ROLE_KEYS[group["name"]]
+                resources = (values.get(key) or {}).get("resources") or defaults[key]["resources"]
+                total += quantity(resources[kind].get(resource, 0)) * len(group["indexes"])
+            hard[f"{kind}.{resource}"] = f"{int(total * 1000)}m" if resource == "cpu" else f"{int(total / 2**20)}Mi"
+    namespace = values.get("namespace") or {}
+    return {**values, "namespace": {**namespace, "quota": hard}}
 
 
 def chart_values(spec: LoadSpec, env_values: dict[str, Any], *, run: str, namespace: str | None,
@@ -83,10 +86,8 @@ def chart_values(spec: LoadSpec, env_values: dict[str, Any], *, run: str, namesp
         ],
         "backoffLimitPerIndex": 0,
         "activeDeadlineSeconds": deadline(spec),
-        "namespace": {"quota": quota(workers, processors)},
-        "controller": {"args": controller_args(spec), "resources": RESOURCES[CONTROLLER]},
-        "worker": {"resources": RESOURCES[WORKER], "connections": spec.connections_per_worker},
-        "recordProcessor": {"resources": RESOURCES[RECORD_PROCESSOR]},
+        "controller": {"args": controller_args(spec)},
+        "worker": {"connections": spec.connections_per_worker},
         "endpoint": endpoint_peers(spec.endpoint),
         "dataset": dataset_text,
         "nodePool": node_pool,
