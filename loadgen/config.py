@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -78,7 +79,10 @@ class RunConfig:
 
 
 def redact(url: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not a URL (a broken IPv6 host): hide anything that looks like user:password@
+        return re.sub(r"//[^/]*@", "//***@", url)
     if parts.username is None and parts.password is None:
         return url
     return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()

@@ -5,8 +5,9 @@ Tools (all Debian packages): mmdebstrap makes the Debian root filesystem of the 
 and pushes the OCI images: it needs no daemon, runs here with the `vfs` storage driver and `chroot`
 isolation, and its storage lives in the project's cache folder, apart from any other buildah user.
 
-The runner is two layers: the base (Debian + Python + torch, cached by the hash of its package
-list) and the runner's code, so that a change to the runner rebuilds one small layer in seconds."""
+The runner and loadgen images are two layers each: the base (Debian + Python + the packages of its
+image.yaml, cached by the hash of that list) and the package's code, so that a change to the code
+rebuilds one small layer in seconds."""
 
 import hashlib
 import json
@@ -17,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +29,31 @@ from deploy.errors import ClusterError
 from deploy.paths import REPO
 
 Log = Callable[[str], None]
-DEFINITION = REPO / "runner" / "image.yaml"
-RUNNER_SOURCES = ("*.py", "kinds/*.py", "result.schema.json")
 SOURCE_LABEL = "kai-ml.io/source-hash"
 PRUNE = Path(__file__).with_name("prune-rootfs.sh")
+
+
+@dataclass(frozen=True)
+class CodeImage:
+    """An image of a package of this repository: its definition (<package>/image.yaml), the files
+    copied to /opt/kaiml/<package>, and its title."""
+
+    package: str
+    sources: tuple[str, ...]
+    title: str
+
+    @property
+    def definition(self) -> Path:
+        return REPO / self.package / "image.yaml"
+
+    def spec(self) -> dict[str, Any]:
+        return yaml.safe_load(self.definition.read_text())
+
+
+RUNNER = CodeImage("runner", ("*.py", "kinds/*.py", "result.schema.json"), "kai-ml benchmark runner (CPU)")
+LOADGEN = CodeImage("loadgen", ("*.py",), "kai-ml loadgen (every role)")
+CODE_IMAGES = (RUNNER, LOADGEN)
+DEFINITION = RUNNER.definition
 
 
 def cache_dir() -> Path:
@@ -39,7 +62,7 @@ def cache_dir() -> Path:
 
 
 def definition() -> dict[str, Any]:
-    return yaml.safe_load(DEFINITION.read_text())
+    return RUNNER.spec()
 
 
 def buildah(*args: str, timeout: float = 1800) -> str:
@@ -101,23 +124,27 @@ def push_sandbox(registry: str, log: Log = print) -> str:
     return target
 
 
-# -- the runner image
+# -- the code images (runner, loadgen)
+def _hooks(spec: dict[str, Any]) -> list[str]:
+    """The base's mmdebstrap customize hooks: its own, or (the runner) the prune of torch's extras."""
+    return spec["base"].get("customize") or [f'{PRUNE} "$1"']
+
+
 def _base_key(spec: dict[str, Any]) -> str:
     digest = hashlib.sha256(json.dumps(spec["base"], sort_keys=True).encode())
-    digest.update(PRUNE.read_bytes())
+    if "customize" not in spec["base"]:
+        digest.update(PRUNE.read_bytes())
     return digest.hexdigest()[:12]
 
 
-def build_base(log: Log = print) -> str:
-    spec = definition()
+def build_base(log: Log = print, image: CodeImage = RUNNER) -> str:
+    spec = image.spec()
     ref = f"{spec['repository']}-base:{_base_key(spec)}"
     if image_exists(ref):
         return ref
-    base = spec["base"]
-    tarball = cache_dir() / f"runner-base-{_base_key(spec)}.tar"
+    tarball = cache_dir() / f"{image.package}-base-{_base_key(spec)}.tar"
     if not tarball.exists():
-        # Drop what torch's Debian dependencies bring but nothing loads (~400 MiB), add `python`.
-        rootfs(base, [f'{PRUNE} "$1"'], tarball, "the runner's base root filesystem", log)
+        rootfs(spec["base"], _hooks(spec), tarball, f"the {image.package}'s base root filesystem", log)
     log(f"importing the base layer as {ref}")
     ctr = buildah("from", "scratch").strip()
     try:
@@ -159,52 +186,57 @@ def rootfs(base: dict[str, Any], hooks: list[str], tarball: Path, what: str, log
     log(f"  {what}: {tarball.stat().st_size / 2**20:.0f} MiB in {time.monotonic() - started:.0f}s")
 
 
-def source_hash() -> str:
+def source_hash(image: CodeImage = RUNNER) -> str:
     digest = hashlib.sha256()
-    for path in _sources():
+    for path in _sources(image):
         digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
-    digest.update(DEFINITION.read_bytes())
+    digest.update(image.definition.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def _sources() -> list[Path]:
-    root = REPO / "runner"
-    return sorted({p for pattern in RUNNER_SOURCES for p in root.glob(pattern)})
+def _sources(image: CodeImage) -> list[Path]:
+    root = REPO / image.package
+    return sorted({p for pattern in image.sources for p in root.glob(pattern)})
 
 
 def runner_ref(tag: str) -> str:
-    return f"{definition()['repository']}:{tag}"
+    return code_ref(RUNNER, tag)
+
+
+def code_ref(image: CodeImage, tag: str) -> str:
+    return f"{image.spec()['repository']}:{tag}"
 
 
 def build_runner(tag: str, log: Log = print) -> str:
-    """Build the runner image (the base once, the code layer when the code changed); return its
-    local reference."""
-    spec = definition()
-    ref = runner_ref(tag)
-    wanted = source_hash()
-    base = build_base(log)
+    return build_code_image(RUNNER, tag, log)
+
+
+def build_code_image(image: CodeImage, tag: str, log: Log = print) -> str:
+    """Build a code image (the base once, the code layer when the code changed); return its local
+    reference."""
+    spec = image.spec()
+    ref = code_ref(image, tag)
+    wanted = source_hash(image)
+    base = build_base(log, image)
     if image_exists(ref) and _label(ref, SOURCE_LABEL) == wanted and _label(ref, "kai-ml.io/base") == base:
         log(f"{ref} is up to date")
         return ref
     started = time.monotonic()
     ctr = buildah("from", "--pull-never", base).strip()
+    target = f"/opt/kaiml/{image.package}"
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            staged = Path(tmp) / "runner"
-            for path in _sources():
-                dest = staged / path.relative_to(REPO / "runner")
+            staged = Path(tmp) / image.package
+            for path in _sources(image):
+                dest = staged / path.relative_to(REPO / image.package)
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, dest)
-            buildah("copy", "--chown", "0:0", ctr, str(staged), "/opt/kaiml/runner")
-        buildah("run", "--isolation", "chroot", ctr, "--", "python3", "-m", "compileall", "-q", "/opt/kaiml/runner")
+            buildah("copy", "--chown", "0:0", ctr, str(staged), target)
+        buildah("run", "--isolation", "chroot", ctr, "--", "python3", "-m", "compileall", "-q", target)
         config = ["--user", spec["user"], "--workingdir", "/tmp", "--entrypoint", json.dumps(spec["entrypoint"])]
         for key, value in spec["env"].items():
             config += ["--env", f"{key}={value}"]
-        labels = {
-            "org.opencontainers.image.title": "kai-ml benchmark runner (CPU)",
-            SOURCE_LABEL: wanted,
-            "kai-ml.io/base": base,
-        }
+        labels = {"org.opencontainers.image.title": image.title, SOURCE_LABEL: wanted, "kai-ml.io/base": base}
         for key, value in labels.items():
             config += ["--label", f"{key}={value}"]
         buildah("config", *config, ctr)

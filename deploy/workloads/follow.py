@@ -141,8 +141,9 @@ class Follower:
             return
         self.job_groups[name] = group
         conditions = kube.get(job, "status", "conditions", default=[])
-        failed = any(c.get("type") == "Failed" and c.get("status") == "True" for c in conditions)
-        self.tracker.job_status(group, kube.get(job, "status", "failedIndexes"), failed)
+        failure = next((c for c in conditions if c.get("type") == "Failed" and c.get("status") == "True"), None)
+        why = f"Job {name} failed: {failure.get('reason', '')} {failure.get('message', '')}".strip() if failure else ""
+        self.tracker.job_status(group, kube.get(job, "status", "failedIndexes"), failure is not None, why)
 
     def event(self, kind: str, event: dict[str, Any]) -> None:
         """A FailedCreate event of one of the run's Jobs: why its group's pods do not exist."""

@@ -64,8 +64,9 @@ class Tracker:
             if phase == "Failed" and reason:
                 self.failures[index] = reason
 
-    def job_status(self, group: str, failed_indexes: str | None, job_failed: bool) -> None:
-        """Failed completion indexes fail their configs; a failed Job fails what it has not finished."""
+    def job_status(self, group: str, failed_indexes: str | None, job_failed: bool, why: str = "") -> None:
+        """Failed completion indexes fail their configs; a failed Job fails what it has not finished
+        (`why`: the Job's Failed condition, the reason of a config that never ran, with why it waited)."""
         indexes = self.groups.get(group, [])
         for completion in parse_ranges(failed_indexes):
             if completion < len(indexes) and indexes[completion] >= 0:
@@ -73,7 +74,10 @@ class Tracker:
         if job_failed:
             for i in indexes:
                 if i >= 0 and not self.finished(i):
+                    waited = self.reasons.get(i) or self.group_reasons.get(group)
                     self.failed(i)
+                    if i not in self.failures and why:
+                        self.reasons[i] = why + (f"; it was pending: {waited}" if waited else "")
 
     def counts(self) -> Counter[str]:
         return Counter(self.state.values())

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from deploy.paths import CHARTS
-from deploy.platform.values import read_yaml
+from deploy.platform.values import deep_merge, read_yaml
 from deploy.workloads.bench.sweep import quantity
 from deploy.workloads.load.spec import LoadSpec, endpoint_peers
 
@@ -61,7 +61,8 @@ def with_quota(values: dict[str, Any]) -> dict[str, Any]:
             total = Decimal(0)
             for group in values["groups"]:
                 key = ROLE_KEYS[group["name"]]
-                resources = (values.get(key) or {}).get("resources") or defaults[key]["resources"]
+                given = (values.get(key) or {}).get("resources") or {}
+                resources = deep_merge(defaults[key]["resources"], given)
                 total += quantity(resources[kind].get(resource, 0)) * len(group["indexes"])
             hard[f"{kind}.{resource}"] = f"{int(total * 1000)}m" if resource == "cpu" else f"{int(total / 2**20)}Mi"
     namespace = values.get("namespace") or {}
