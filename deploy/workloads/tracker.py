@@ -20,6 +20,9 @@ class Tracker:
     # Why the last pod of a config failed (exit code, the runner's message): the reason of a config
     # the Job then gives up on.
     failures: dict[int, str] = field(default_factory=dict)
+    # The last reason a config's pod waited for, kept when that pod is deleted (a Job past its deadline
+    # deletes its pods before it says it failed): the reason of a config that never ran.
+    waited: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for indexes in self.groups.values():
@@ -53,12 +56,14 @@ class Tracker:
         if phase == "Running":
             self.state[index] = RUNNING
             self._clear(index)
+            self.waited.pop(index, None)
             return
         self.state[index] = PENDING
         if phase == "Pending":
             self.pending_since.setdefault(index, time.monotonic() if now is None else now)
             if reason:
                 self.reasons[index] = reason
+                self.waited[index] = reason
         else:  # Failed or deleted: the Job makes a new pod (or fails the index, see job_status)
             self._clear(index)
             if phase == "Failed" and reason:
@@ -74,7 +79,7 @@ class Tracker:
         if job_failed:
             for i in indexes:
                 if i >= 0 and not self.finished(i):
-                    waited = self.reasons.get(i) or self.group_reasons.get(group)
+                    waited = self.waited.get(i) or self.group_reasons.get(group)
                     self.failed(i)
                     if i not in self.failures and why:
                         self.reasons[i] = why + (f"; it was pending: {waited}" if waited else "")

@@ -110,6 +110,7 @@ def test_a_unit_whose_job_failed_before_it_ran_says_why() -> None:
     """It was never scheduled, then its Job hit activeDeadlineSeconds: both in its reason."""
     tracker = Tracker({"controller": [0], "worker": [-1, -1]})
     tracker.pod_phase(0, "Pending", "0/3 nodes are available: 3 Insufficient cpu")
+    tracker.pod_phase(0, "Deleted")  # the Job deletes its pods before it says it failed
     tracker.job_status("controller", None, True, "Job t-controller failed: DeadlineExceeded Job was active longer")
     assert tracker.state == {0: FAILED}
     assert tracker.reasons[0] == (
