@@ -4,9 +4,9 @@ digests, and the run folder."""
 import pytest
 
 from deploy.errors import ValuesError
-from deploy.platform.prepare import Selection, prepare
-from deploy.platform.render import Inputs, merge_inputs, parse_set, release_values
+from deploy.platform.prepare import Selection, prepare, release_values
 from deploy.platform.state import release_digest
+from deploy.platform.values import Inputs, merge_inputs, parse_set
 
 
 def test_merge_order_later_wins(suite, tmp_path):
