@@ -40,11 +40,6 @@ Kubeconfig = Annotated[
     ),
 ]
 Local = Annotated[bool, typer.Option("--local", help="Use the project's local control plane (started if needed).")]
-# Until the bench commands take --here for a run on this machine (their --local today): then they use
-# Local, and this goes.
-LocalCluster = Annotated[
-    bool, typer.Option("--local-cluster", help="Use the project's local control plane (started if needed).")
-]
 Registry = Annotated[str | None, typer.Option("--registry", help="Image registry: sets global.image.registry.")]
 Tag = Annotated[str | None, typer.Option("--tag", help="Image tag: sets global.image.tag.")]
 ValuesFiles = Annotated[
