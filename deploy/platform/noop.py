@@ -15,13 +15,11 @@ from dataclasses import dataclass
 from deploy.errors import DeployError
 from deploy.kube.readonly import KubeAPI, Unsupported
 from deploy.platform.apply import UNCHANGED, Outcome, missing_needs
-from deploy.platform.charts import kube_version_floor
-from deploy.platform.nodepools import node_pools
 from deploy.platform.plan import WORKFLOWS
-from deploy.platform.preflight import allowed, run_preflight
+from deploy.platform.preflight import allowed
 from deploy.platform.prepare import Prepared
 from deploy.platform.request import Request
-from deploy.platform.session import locate
+from deploy.platform.session import locate, preflight
 from deploy.platform.state import is_current, read_labelled
 
 
@@ -50,14 +48,7 @@ def unchanged(req: Request, prep: Prepared) -> Unchanged | None:
             others = [r for r in plan.ordered() if r.alias != WORKFLOWS]
             if not all(is_current(newest.get(r.name), prep.digests[r.alias]) for r in others):
                 return None
-            pre = run_preflight(
-                api,
-                target.describe(),
-                node_pools(prep.merged.values),
-                req.missing_pools,
-                WORKFLOWS in plan.releases,
-                kube_version_floor(req.charts_dir),
-            )
+            pre = preflight(api, target, req, prep.merged.values, plan)
     except (Unsupported, DeployError):
         return None
     plan = allowed(plan, pre)

@@ -11,7 +11,6 @@ nodes alike (the workload commands use `connect`).
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -73,10 +72,6 @@ class Session:
     preflight: Preflight | None = None
     _deployed: dict[str, Deployed] | None = field(default=None, repr=False)
 
-    @property
-    def kubeconfig(self) -> Path:
-        return self.target.kubeconfig
-
     def helm(self, timeout: str = "5m") -> Helm:
         return Helm(kubeconfig=self.target.kubeconfig, context=self.target.context, timeout=timeout)
 
@@ -94,6 +89,18 @@ class Session:
             yield
 
 
+def preflight(reader: Reader, target: Target, req: Request, values: dict[str, Any], plan: Plan) -> Preflight:
+    """The preflight of this request's plan, over either client (the no-op path's or the session's)."""
+    return run_preflight(
+        reader,
+        target.describe(),
+        node_pools(values),
+        req.missing_pools,
+        WORKFLOWS in plan.releases,
+        kube_version_floor(req.charts_dir),
+    )
+
+
 def open_session(req: Request, values: dict[str, Any], plan: Plan | None = None) -> Session:
     """Connect; with a plan also run the preflight (version floor, node pools, the Argo CRD). Raise
     ClusterError or PreflightError where the command must stop before it changes anything."""
@@ -102,12 +109,5 @@ def open_session(req: Request, values: dict[str, Any], plan: Plan | None = None)
         api_client = target.api_client()
         session = Session(target, api_client, ClientReader(api_client), req.inputs.namespace)
         if plan is not None:
-            session.preflight = run_preflight(
-                session.reader,
-                target.describe(),
-                node_pools(values),
-                req.missing_pools,
-                WORKFLOWS in plan.releases,
-                kube_version_floor(req.charts_dir),
-            )
+            session.preflight = preflight(session.reader, target, req, values, plan)
     return session

@@ -317,6 +317,6 @@ def environment_values(inputs: Inputs, values_dir: Path = VALUES, charts_dir: Pa
 
 
 def load_environment(env: str, values_dir: Path = VALUES, charts_dir: Path = CHARTS) -> dict[str, Any]:
-    """`environment_values` of an environment with no flags: what `helm install platform
+    """An environment's merged values with no flags and no schema check: what `helm install platform
     charts/platform -f values/<env>.yaml` would see (a .j2 environment rendered with its defaults)."""
     return merge_inputs(Inputs(env=env), None, values_dir, charts_dir).values

@@ -236,3 +236,28 @@ def test_nodes_reports_each_pool_with_its_nodes(shared_suite, kube):
     report = json.loads(r.stdout)
     assert report["pools"]["system"] and report["fixes"] == []
     assert report["unassigned"]  # the real environments' nodes are in no pool of the fixture
+
+
+def test_both_clients_answer_the_preflight_and_read_the_releases_alike(shared_suite, kube):
+    """The checks are written once against the read interface: the standard-library client (the no-op
+    path) and the kubernetes package's (the full path) give the same answers from the same server."""
+    from kubernetes import config
+
+    from deploy.kube.reader import ClientReader
+    from deploy.kube.readonly import KubeAPI
+    from deploy.platform.charts import kube_version_floor
+    from deploy.platform.nodepools import node_pools
+    from deploy.platform.preflight import run_preflight
+    from deploy.platform.state import read_deployed
+    from deploy.platform.values import load_environment
+
+    pools = node_pools(load_environment("staging", shared_suite.values, shared_suite.charts))
+    floor = kube_version_floor(shared_suite.charts)
+    answers = []
+    for reader in (KubeAPI.from_kubeconfig(kube, None), ClientReader(config.new_client_from_config(str(kube)))):
+        answers.append(
+            (run_preflight(reader, "the test cluster", pools, "warn", True, floor), read_deployed(reader, NS))
+        )
+    assert answers[0] == answers[1]
+    pre, deployed = answers[0]
+    assert pre.server_version.startswith("v1.") and "staging-coordinator" in deployed
