@@ -74,7 +74,7 @@ def place(configs: dict[int, dict[str, Any]], device: Device, cuda: int | None =
         raise DeviceError(
             f"{asked}, but torch sees no CUDA device on this machine: use --device cpu to run them on the CPU "
             "anyway (CPU latencies, recorded under their gpuType), or run the sweep on a cluster "
-            "(--context, --kubeconfig or --local-cluster instead of --local)."
+            "(--context, --kubeconfig or --local instead of --here)."
         )
     if device == Device.cuda:
         return Placement(dict(configs), dict.fromkeys(configs, "cuda"))
