@@ -36,11 +36,8 @@ from deploy.platform.plan import Plan, Release
 from deploy.platform.preflight import ARGO_API, allowed
 from deploy.platform.prepare import Prepared, build_dependencies, prepare, validate_values
 from deploy.platform.request import Request
-from deploy.platform.session import connect, ensure_release_namespace, open_session
+from deploy.platform.session import ensure_release_namespace, open_session
 from deploy.platform.state import is_current, read_deployed
-
-# The workload commands take these from here today; their home is deploy.platform.session.
-__all__ = ["Request", "Result", "connect", "deploy", "ensure_release_namespace"]
 
 
 @dataclass
