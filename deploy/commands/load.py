@@ -109,7 +109,7 @@ def run_cmd(
     size the run from the concurrency, install its release (load-<run>: a namespace of its own, the controller,
     workers and record processors as Indexed Jobs), follow it, bring the controller's summary home into
     runs/load-<run>/ and remove the release and its namespace. With --here: the same topology as processes on
-    this machine. Exit 0 when every request is accounted for, 1 when not, 2 for bad input (nothing applied)."""
+    this machine. Exit 0 when every request is accounted for, 1 when not, 64 for bad input (nothing applied)."""
     if here and (given := w.given(ctx, CLUSTER_ONLY)):
         raise typer.BadParameter(f"--here runs on this machine without a cluster, so it takes no {', '.join(given)}.")
     spec = LoadSpec(endpoint=endpoint, model=model, name=name or "", endpoint_type=endpoint_type, streaming=streaming,

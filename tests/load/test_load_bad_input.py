@@ -1,4 +1,4 @@
-"""Bad input to `load run` is refused with one line and exit 2 before anything is applied: an
+"""Bad input to `load run` is refused with one line and the usage exit code (64) before anything is applied: an
 unreachable endpoint, a bad URL, concurrency 0 (checked here, before any cluster is asked), and an
 existing namespace that is not the run's (checked on the cluster, before the release is installed)."""
 
@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from load_cli import cli, closed_port
+
+from deploy.errors import EX_USAGE
 
 LOAD = ("load", "run", "--model", "m", "--duration", "5", "--name", "bad")
 
@@ -24,7 +26,7 @@ LOAD = ("load", "run", "--model", "m", "--duration", "5", "--name", "bad")
 def test_bad_input_is_one_line_and_nothing_starts(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
     # No --kubeconfig and no cluster: had the command got as far as a cluster, it would have said so.
     done = cli(None, tmp_path, *LOAD, *args)
-    assert done.returncode == 2, done.stderr
+    assert done.returncode == EX_USAGE, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], done.stderr
     assert not (tmp_path / "load-bad").exists()
@@ -38,7 +40,7 @@ def test_a_namespace_the_run_does_not_own_is_refused(
     try:
         done = cli(platform_cluster, runs, *LOAD, "--endpoint", endpoint, "--concurrency", "10",
                    "--namespace", "someone-elses")  # fmt: skip
-        assert done.returncode == 2, done.stderr
+        assert done.returncode == EX_USAGE, done.stderr
         assert "namespace someone-elses exists and is not made by a load run" in done.stderr, done.stderr
         listed = ["-n", "someone-elses", "get", "jobs,services,networkpolicies", "-o", "name"]
         objects = subprocess.run([*kubectl, *listed], capture_output=True, text=True, check=True)

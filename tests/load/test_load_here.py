@@ -7,6 +7,8 @@ from pathlib import Path
 
 from load_cli import cli, target
 
+from deploy.errors import EX_USAGE
+
 
 def test_a_run_here_accounts_for_every_request_once(tmp_path: Path) -> None:
     with target("--ttft-ms", "20", "--itl-ms", "5", "--output-tokens", "8") as url:
@@ -37,4 +39,4 @@ def test_a_run_here_accounts_for_every_request_once(tmp_path: Path) -> None:
 def test_here_takes_no_cluster_options(tmp_path: Path) -> None:
     done = cli(None, tmp_path, "load", "run", "--here", "--endpoint", "http://127.0.0.1:1", "--model", "m",
                "--concurrency", "1", "--requests", "1", "--namespace", "x")  # fmt: skip
-    assert done.returncode == 2 and "--here runs on this machine without a cluster" in done.stderr
+    assert done.returncode == EX_USAGE and "--here runs on this machine without a cluster" in done.stderr
