@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from deploy.errors import PlanError
+from deploy.paths import REPO
 from deploy.platform.values import load_environment
 from deploy.workloads.load import results
 from deploy.workloads.load.here import engine_args
@@ -60,6 +61,16 @@ def test_here_runs_the_engine_with_the_same_knobs(tmp_path: Path) -> None:
     parsed = engine_cli.parser().parse_args(args[3:])
     assert parsed.role == "run" and parsed.artifacts == tmp_path and parsed.name == "artifacts"
     assert engine_cli.run_config(parsed).concurrency == 20
+
+
+def test_the_example_dataset_travels_in_the_values() -> None:
+    dataset = REPO / "examples" / "load" / "prompts.jsonl"
+    s = spec(dataset=dataset)
+    values = chart_values(s, load_environment("dev"), run="d", namespace="mine", node_pool="cpu-optimized",
+                          dataset_text=dataset.read_text())  # fmt: skip
+    assert values["dataset"] == dataset.read_text() and values["global"]["namespaces"]["load"] == "mine"
+    args = values["controller"]["args"]
+    assert args[args.index("--dataset") + 1] == "/etc/loadgen/dataset.jsonl"
 
 
 def test_the_deadline_covers_start_up_the_run_and_its_grace() -> None:
