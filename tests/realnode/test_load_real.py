@@ -1,9 +1,11 @@
 """A load run in real pods on the real node: the target endpoint as a pod behind a headless Service,
 `load run` with a controller, 2 workers and 1 record processor from the loadgen image built here
 (Debian packages), every request accounted for once, the summary brought home from the controller's
-log through the API server, and the run's namespace removed afterwards."""
+log through the API server, the controller's live lines streamed while it runs, and the run's namespace
+removed afterwards."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from realnode_env import POOL, TAG, RealCluster, real_pod
 
 pytestmark = pytest.mark.realnode
 
-REQUESTS = 400
+REQUESTS = 1200  # some seconds of load: the live view has lines to show
 SMALL = [f"{role}.resources.requests.cpu=100m" for role in ("controller", "worker", "recordProcessor")]
 
 
@@ -47,6 +49,8 @@ def test_a_load_run_in_real_pods_accounts_for_every_request(real_cluster: RealCl
     assert done.returncode == 0, done.stdout + done.stderr
     print(done.stderr)  # the progress, the metrics table and the accounting line, for the record
     assert "1 of 1 runs have a result" in done.stderr
+    # The live view: the controller's once-a-second lines, streamed from its pod's log.
+    assert re.search(r"controller \[\s*[0-9.]+s\] done [0-9]+ \| [0-9.]+ req/s \| errors 0", done.stderr), done.stderr
     assert f"sent {REQUESTS} = recorded {REQUESTS} + errors 0 (lost 0, duplicates 0)" in done.stderr
 
     folder = real_cluster.runs / "load-real"

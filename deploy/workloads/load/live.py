@@ -1,0 +1,60 @@
+"""The live view of a run on a cluster: the controller's own once-a-second lines (requests done, rate,
+errors, in flight, TTFT and ITL p50/p99), streamed from its pod's log while the run is followed. A
+thread that watches for the controller's pod, follows its log once it runs, and prints those lines
+above the progress display; it ends with the log (or quietly where there is none, as on kwok's fake
+nodes), and never holds the run up."""
+
+import re
+import threading
+from typing import Any
+
+from deploy.console import console
+
+# The controller's live line (loadgen/controller.py live_view): "[   3.0s] done 120 | 40.0 req/s | ...".
+LIVE = re.compile(r"^\[(warm-up )?\s*[0-9.]+s\] done ")
+WATCH_S = 600
+
+
+def _controller_pod(core: Any, namespace: str, run: str, stop: threading.Event) -> str | None:
+    """The name of the run's controller pod once it runs (watched, not polled)."""
+    from kubernetes import watch
+
+    selector = f"kai-ml.io/run={run},kai-ml.io/group=controller"
+    stream = watch.Watch()
+    for event in stream.stream(core.list_namespaced_pod, namespace, label_selector=selector, timeout_seconds=WATCH_S):
+        pod = event["object"]
+        if stop.is_set():
+            break
+        if pod.status.phase in ("Running", "Succeeded", "Failed"):
+            stream.stop()
+            return pod.metadata.name
+    return None
+
+
+def _follow_log(api_client: Any, namespace: str, run: str, stop: threading.Event) -> None:
+    from kubernetes import client
+
+    core = client.CoreV1Api(api_client)
+    try:
+        name = _controller_pod(core, namespace, run, stop)
+        if name is None:
+            return
+        response = core.read_namespaced_pod_log(name, namespace, container="loadgen", follow=True,
+                                                _preload_content=False)  # fmt: skip
+        for raw in response:
+            if stop.is_set():
+                break
+            for line in raw.decode(errors="replace").splitlines():
+                if LIVE.match(line):
+                    console.print(f"  controller {line}", markup=False, highlight=False, soft_wrap=True)
+        response.release_conn()
+    except Exception:  # no log (kwok), the pod gone, a dropped stream: the live view just ends
+        return
+
+
+def start(api_client: Any, namespace: str, run: str) -> threading.Event:
+    """Start following; set the returned event to stop."""
+    stop = threading.Event()
+    threading.Thread(target=_follow_log, args=(api_client, namespace, run, stop), daemon=True,
+                     name="load-live").start()  # fmt: skip
+    return stop
