@@ -11,7 +11,8 @@ from deploy.commands import workload as w
 from deploy.console import say
 from deploy.errors import PlanError
 from deploy.workloads import launch
-from deploy.workloads.load import live, results
+from deploy.workloads.load import results
+from deploy.workloads.load.live import LiveView
 from deploy.workloads.load.plan import chart_values, with_quota
 from deploy.workloads.load.spec import LoadSpec, check
 from deploy.workloads.load.workload import LOAD
@@ -134,12 +135,12 @@ def run_cmd(
         values["activeDeadlineSeconds"] = deadline
     values = with_quota(with_sets(values, list(sets or [])))
     cluster = w.cluster_of(o.request_from(ctx), env_values, release_namespace, timeout)
-    stop_live = live.start(cluster.api_client, values["global"]["namespaces"]["load"], run) if do_follow else None
+    view = LiveView(cluster.api_client, values["global"]["namespaces"]["load"], run) if do_follow else None
     try:
         code = launch.start(cluster, LOAD, values, do_follow=do_follow, restart=restart)
     finally:
-        if stop_live is not None:
-            stop_live.set()
+        if view is not None:
+            view.stop()
     if do_follow:
         _show(run, runs_root)
     raise typer.Exit(code)

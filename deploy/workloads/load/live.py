@@ -12,7 +12,8 @@ from deploy.console import console
 
 # The controller's live line (loadgen/controller.py live_view): "[   3.0s] done 120 | 40.0 req/s | ...".
 LIVE = re.compile(r"^\[(warm-up )?\s*[0-9.]+s\] done ")
-WATCH_S = 600
+# Each watch of the controller's pod ends after this, so that the thread sees a stop in time.
+WATCH_S = 5
 
 
 def _controller_pod(core: Any, namespace: str, run: str, stop: threading.Event) -> str | None:
@@ -20,14 +21,16 @@ def _controller_pod(core: Any, namespace: str, run: str, stop: threading.Event) 
     from kubernetes import watch
 
     selector = f"kai-ml.io/run={run},kai-ml.io/group=controller"
-    stream = watch.Watch()
-    for event in stream.stream(core.list_namespaced_pod, namespace, label_selector=selector, timeout_seconds=WATCH_S):
-        pod = event["object"]
-        if stop.is_set():
-            break
-        if pod.status.phase in ("Running", "Succeeded", "Failed"):
-            stream.stop()
-            return pod.metadata.name
+    while not stop.is_set():
+        stream = watch.Watch()
+        for event in stream.stream(core.list_namespaced_pod, namespace, label_selector=selector,
+                                   timeout_seconds=WATCH_S, _request_timeout=WATCH_S + 5):  # fmt: skip
+            pod = event["object"]
+            if stop.is_set():
+                break
+            if pod.status.phase in ("Running", "Succeeded", "Failed"):
+                stream.stop()
+                return pod.metadata.name
     return None
 
 
@@ -52,9 +55,16 @@ def _follow_log(api_client: Any, namespace: str, run: str, stop: threading.Event
         return
 
 
-def start(api_client: Any, namespace: str, run: str) -> threading.Event:
-    """Start following; set the returned event to stop."""
-    stop = threading.Event()
-    threading.Thread(target=_follow_log, args=(api_client, namespace, run, stop), daemon=True,
-                     name="load-live").start()  # fmt: skip
-    return stop
+class LiveView:
+    """Started with the run's follow; `stop()` ends it before the command returns (a thread left inside
+    an HTTP read at interpreter exit can abort it)."""
+
+    def __init__(self, api_client: Any, namespace: str, run: str) -> None:
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=_follow_log, args=(api_client, namespace, run, self.stopping),
+                                       daemon=True, name="load-live")  # fmt: skip
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(WATCH_S + 10)
