@@ -122,7 +122,7 @@ def run_cmd(
     run = spec.run_name()
     runs_root = o.request(env=env).runs_root
     if here:
-        from deploy.workloads.load.here import run_here
+        from deploy.workloads.load.onhost import run_here
 
         raise typer.Exit(run_here(spec, run, runs_root))  # the engine prints the table itself
     env_values = w.environment(o.request_from(ctx, values=values_files))

@@ -11,7 +11,7 @@ from deploy.errors import PlanError
 from deploy.paths import REPO
 from deploy.platform.values import load_environment
 from deploy.workloads.load import results
-from deploy.workloads.load.here import engine_args
+from deploy.workloads.load.onhost import engine_args
 from deploy.workloads.load.plan import chart_values, controller_args, deadline, with_quota
 from deploy.workloads.load.spec import NAME, LoadSpec, check
 from deploy.workloads.release import with_sets
