@@ -14,7 +14,7 @@ CGROUP_FS = Path("/sys/fs/cgroup")
 PACKAGES = {
     "containerd": "containerd",
     "runc": "runc",
-    "/usr/lib/cni/bridge": "containernetworking-plugins",
+    "/usr/lib/cni/ptp": "containernetworking-plugins",
     "/usr/lib/cni/host-local": "containernetworking-plugins",
     "/usr/lib/cni/loopback": "containernetworking-plugins",
     "buildah": "buildah",
@@ -22,6 +22,12 @@ PACKAGES = {
     "mmdebstrap": "mmdebstrap",
     "openssl": "openssl",
     "ip": "iproute2",
+    "nsenter": "util-linux",
+    # In the node's network namespace: kube-proxy's and the policy engine's rules and sets.
+    "iptables-restore": "iptables",
+    "ipset": "ipset",
+    # The node reaches the control plane (on loopback) through a forwarder on its link.
+    "socat": "socat",
 }
 
 
