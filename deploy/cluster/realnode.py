@@ -377,7 +377,8 @@ state = "{self.run_dir / "containerd"}"
             )
         if procs.pid_alive(self.dir / "kubelet.pid"):
             # It identifies its node once, when it starts: only after the kubelet has registered it.
-            self._start_kube_router(name, tools.tool("kube-router"))
+            if not procs.pid_alive(self.dir / "kube-router.pid"):
+                self._start_kube_router(name, tools.tool("kube-router"))
         else:
             raise ClusterError(f"the real node's kubelet exited; the end of {self.dir / 'kubelet.log'}:\n"
                                + procs.tail(self.dir / "kubelet.log"))  # fmt: skip

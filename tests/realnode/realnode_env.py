@@ -20,7 +20,9 @@ from bench_cli import cli
 NAME = os.environ.get("KAIML_REALNODE_CLUSTER", "kaiml-realnode-test")
 VALUES = REPO / "tests" / "fixtures" / "realnode-values.yaml"
 POOL = "real-cpu"
-TAG = "realnode-test"
+# Another tag for parallel runs on one machine: the image store is shared, and a build retagging the same
+# name leaves the other run's image dangling, for the next build's prune.
+TAG = os.environ.get("KAIML_REALNODE_TAG", "realnode-test")
 
 
 @dataclass
