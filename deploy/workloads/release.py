@@ -1,5 +1,5 @@
-"""The sweep's release: charts/benchmark installed without waiting for its Jobs, upgraded with
-re-run groups, and uninstalled."""
+"""A run's release: the workload's chart installed without waiting for its Jobs, upgraded with re-run
+groups, and uninstalled."""
 
 import copy
 from pathlib import Path
@@ -8,16 +8,8 @@ from typing import Any
 from deploy import tools
 from deploy.kube.helm import Helm, run
 from deploy.platform import charts
-from deploy.platform.render import nested, parse_set
-from deploy.platform.values import deep_merge
-
-
-def release_name(sweep: str) -> str:
-    return f"bench-{sweep}"
-
-
-def benchmarks_namespace(values: dict[str, Any], release_namespace: str) -> str:
-    return ((values.get("global") or {}).get("namespaces") or {}).get("benchmarks") or release_namespace
+from deploy.platform.values import deep_merge, nested, parse_set
+from deploy.workloads.kind import Workload
 
 
 def with_sets(values: dict[str, Any], sets: list[str]) -> dict[str, Any]:
@@ -50,15 +42,21 @@ def with_rerun(values: dict[str, Any], lost: list[int]) -> tuple[dict[str, Any],
     return values, added
 
 
-def install(helm: Helm, chart_dir: Path, values: dict[str, Any], release_namespace: str, timeout: str) -> dict:
+def install(
+    helm: Helm, workload: Workload, chart_dir: Path, values: dict[str, Any], release_namespace: str, timeout: str
+) -> dict:
     charts.build_dependencies(tools.tool("helm"), [chart_dir])
-    name = release_name(values["sweep"]["name"])
-    return run(helm.upgrade(name, chart_dir, values, release_namespace, f"bench {name}", timeout, wait=False))
+    name = workload.release(workload.run_name(values))
+    return run(helm.upgrade(name, chart_dir, values, release_namespace, f"{workload.name} {name}", timeout, wait=False))
 
 
-def uninstall(helm: Helm, sweep: str, release_namespace: str, timeout: str) -> bool:
+def installed(helm: Helm, workload: Workload, run_name: str, release_namespace: str) -> bool:
+    return run(helm.status(workload.release(run_name), release_namespace)) is not None
+
+
+def uninstall(helm: Helm, workload: Workload, run_name: str, release_namespace: str, timeout: str) -> bool:
     """False when there was no release."""
-    name = release_name(sweep)
+    name = workload.release(run_name)
     if run(helm.status(name, release_namespace)) is None:
         return False
     run(helm.uninstall(name, release_namespace, timeout))

@@ -1,11 +1,12 @@
-"""`bench status`: per group, the Job's counts, why its configs wait, and the results collected."""
+"""`<workload> status`: per group, the Job's counts, why its configs wait, and the results collected."""
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from deploy.kube import watch as kube
-from deploy.workloads.indexes import GROUP_LABEL, SWEEP_LABEL, config_index, job_indexes
+from deploy.workloads.indexes import config_index, job_indexes
+from deploy.workloads.kind import Workload
 from deploy.workloads.pending import PENDING_GRACE_S, explain, failure_reason, job_reasons, pod_reason
 
 
@@ -33,16 +34,19 @@ def _age_s(obj: dict[str, Any], now: datetime) -> float:
     return (now - datetime.fromisoformat(created.replace("Z", "+00:00"))).total_seconds()
 
 
-def sweep_status(api_client: Any, namespace: str, sweep: str, recorded: set[int]) -> list[GroupStatus]:
+def run_status(
+    api_client: Any, workload: Workload, namespace: str, run: str, recorded: set[int], known: dict[str, list[int]]
+) -> list[GroupStatus]:
+    """`known`: the run's groups from the values it was launched with (a group missing there, e.g. launched
+    from another machine, is read from its Job's KAIML_CONFIG_INDEXES)."""
     from kubernetes import client
 
     core, batch = client.CoreV1Api(api_client), client.BatchV1Api(api_client)
-    selector = f"{SWEEP_LABEL}={sweep}"
+    selector = f"{workload.run_label}={run}"
     jobs, _ = kube.list_all(batch.list_namespaced_job, namespace, label_selector=selector)
-    job_groups = {
-        kube.get(j, "metadata", "name"): kube.get(j, "metadata", "labels", GROUP_LABEL, default="") for j in jobs
-    }
-    groups = {job_groups[kube.get(j, "metadata", "name")]: job_indexes(j) for j in jobs}
+    label = workload.group_label
+    job_groups = {kube.get(j, "metadata", "name"): kube.get(j, "metadata", "labels", label, default="") for j in jobs}
+    groups = {g: known.get(g) or job_indexes(j) for j in jobs if (g := job_groups[kube.get(j, "metadata", "name")])}
     rows = {}
     for job in jobs:
         group = job_groups[kube.get(job, "metadata", "name")]
@@ -53,7 +57,7 @@ def sweep_status(api_client: Any, namespace: str, sweep: str, recorded: set[int]
             succeeded=kube.get(job, "status", "succeeded", default=0),
             failed=kube.get(job, "status", "failed", default=0),
             active=kube.get(job, "status", "active", default=0),
-            results=sum(1 for i in groups[group] if i in recorded),
+            results=sum(1 for i in groups[group] if i >= 0 and i in recorded),
         )
     now = datetime.now(UTC)
     events, _ = kube.list_all(
@@ -63,7 +67,7 @@ def sweep_status(api_client: Any, namespace: str, sweep: str, recorded: set[int]
     for page, _ in kube.list_pages(core.list_namespaced_pod, namespace, label_selector=selector):
         for pod in page:
             meta = pod.get("metadata") or {}
-            found = config_index(meta.get("labels"), meta.get("annotations"), groups)
+            found = config_index(meta.get("labels"), meta.get("annotations"), groups, workload.group_label)
             failure = failure_reason(pod) if kube.get(pod, "status", "phase") == "Failed" else None
             if found is not None and failure:
                 rows[found[0]].failures[found[1]] = failure
