@@ -67,7 +67,11 @@ def require_host() -> None:
 
 
 def _found(binary: str) -> bool:
-    return Path(binary).exists() if binary.startswith("/") else shutil.which(binary) is not None
+    if binary.startswith("/"):
+        return Path(binary).exists()
+    # Administrators' tools (iptables, ipset) live in the sbin folders, which a user's PATH may lack.
+    path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    return shutil.which(binary, path=path) is not None
 
 
 def main() -> int:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.cluster import procs
+from deploy.errors import ClusterError
 
 CNI_BIN = Path("/usr/lib/cni")
 NETNS_DIR = Path("/run/netns")
@@ -72,10 +73,18 @@ class NodeNetwork:
         return ["nsenter", f"--net={NETNS_DIR / self.netns}", "--"]
 
     def exists(self) -> bool:
-        return (NETNS_DIR / self.netns).exists() or Path(f"/sys/class/net/{self.host_if}").exists()
+        return (NETNS_DIR / self.netns).exists()
 
     def up(self) -> None:
         """The namespace, its link to the host, addresses, routes and forwarding (idempotent)."""
+        link = Path(f"/sys/class/net/{self.host_if}")
+        if link.exists() and (not (NETNS_DIR / self.netns).exists() or (link / "bridge").exists()):
+            # Names and addresses come from a hash of the cluster's name: another cluster has this one.
+            raise ClusterError(
+                f"the real node of local cluster {self.cluster!r} needs the interface {self.host_if} and the "
+                f"addresses {self.pod_cidr}, and another local cluster on this machine holds them. Take that one "
+                f"down, or give this cluster another name (--name)."
+            )
         if not (NETNS_DIR / self.netns).exists():
             procs.run(["ip", "netns", "add", self.netns])
         ns = ["ip", "-n", self.netns]
@@ -95,9 +104,11 @@ class NodeNetwork:
     def down(self) -> None:
         """The namespace goes with everything in it (rules, ipsets, the pods' links); the host's end
         of the veth goes with its peer, its route with it."""
-        if (NETNS_DIR / self.netns).exists():
-            procs.run(["ip", "netns", "delete", self.netns], check=False)
-        if Path(f"/sys/class/net/{self.host_if}").exists():
+        if not self.exists():
+            return  # an interface of this name without our namespace is another cluster's
+        procs.run(["ip", "netns", "delete", self.netns], check=False)
+        link = Path(f"/sys/class/net/{self.host_if}")
+        if link.exists() and not (link / "bridge").exists():  # (a process that still held the namespace)
             procs.run(["ip", "link", "delete", self.host_if], check=False)
 
     def write_cni(self, conf_dir: Path, bin_dir: Path, ipam_dir: Path) -> None:
