@@ -5,6 +5,7 @@ resolves names but reaches neither the API server nor another namespace, while t
 namespace without policies reaches all three (so the test fails when nothing enforces)."""
 
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,6 +119,7 @@ def _probe(real_cluster: RealCluster, namespace: str, web: dict[str, str], folde
     deadline = time.monotonic() + 60
     while f"-s {ip}/32" not in _node_rules(node) and time.monotonic() < deadline:
         time.sleep(0.5)
+    assert f"-s {ip}/32" in _node_rules(node), f"kube-router never took the pod {ip} into its chains"
     api_host, api_port = node.net.host_ip, real_cluster.kubeconfig_server_port()
     try:
         out = real_cluster.kubectl("exec", "-n", namespace, "probe", "--", "python", "-c", PROBE,
@@ -128,8 +130,6 @@ def _probe(real_cluster: RealCluster, namespace: str, web: dict[str, str], folde
 
 
 def _node_rules(node: RealNode) -> str:
-    import subprocess
-
     return subprocess.run([*node.net.enter(), "iptables-save"], capture_output=True, text=True, check=True).stdout
 
 
