@@ -125,6 +125,31 @@ build_kubelet() {
   build_in_wrapper kubelet "$v" "$ld" "$(kubernetes_gomod)" k8s.io/kubernetes/cmd/kubelet:kubelet
 }
 
+# The real node's Services (ClusterIP): kube-proxy from the same module and version, in iptables mode
+# inside the node's own network namespace (deploy/cluster/nodenet.py), so its chains are the node's.
+build_kube_proxy() {
+  local v=$KUBERNETES_VERSION minor=${KUBERNETES_VERSION#v1.}
+  minor=${minor%%.*}
+  cached kube-proxy "$v" kube-proxy && return
+  log "building kube-proxy $v (cold: about 3 minutes on 2 cores, less after the kubelet)"
+  local ld="-s -w" pkg
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  build_in_wrapper kube-proxy "$v" "$ld" "$(kubernetes_gomod)" k8s.io/kubernetes/cmd/kube-proxy:kube-proxy
+}
+
+# NetworkPolicy on the real node: kube-router with only its firewall (network policy) controller,
+# in the node's network namespace (iptables + ipset there). Why this version: see versions.env.
+build_kube_router() {
+  cached kube-router "$KUBE_ROUTER_VERSION" kube-router && return
+  log "building kube-router $KUBE_ROUTER_VERSION (network policy controller; cold: about 4 minutes on 2 cores)"
+  go_install kube-router "$KUBE_ROUTER_VERSION" \
+    "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION" \
+    github.com/cloudnativelabs/kube-router/v2/cmd/kube-router:kube-router
+}
+
 # Cluster DNS of the real node's pods (Services, headless Services of multi-node ranks).
 build_coredns() {
   cached coredns "$COREDNS_VERSION" coredns && return
@@ -206,11 +231,13 @@ link_all() {
   link_tool kubernetes "$KUBERNETES_VERSION" kube-apiserver kube-controller-manager kube-scheduler kubectl
   link_tool helmfile "$HELMFILE_VERSION" helmfile
   link_tool kubelet "$KUBERNETES_VERSION" kubelet
+  link_tool kube-proxy "$KUBERNETES_VERSION" kube-proxy
   link_tool coredns "$COREDNS_VERSION" coredns
+  link_tool kube-router "$KUBE_ROUTER_VERSION" kube-router
 }
 
 tools=("$@")
-[[ ${#tools[@]} -gt 0 ]] || tools=(helm helm_docs chart_testing etcd kwok kubernetes kubelet coredns)
+[[ ${#tools[@]} -gt 0 ]] || tools=(helm helm_docs chart_testing etcd kwok kubernetes kubelet kube_proxy kube_router coredns)
 start=$SECONDS
 for t in "${tools[@]}"; do "build_${t//-/_}"; done
 link_all

@@ -2,13 +2,15 @@
 # Install (once; idempotent) the Debian packages the local cluster's real node and the image build
 # need: containerd + runc (the container runtime), the CNI plugins (pod network), buildah and
 # mmdebstrap (images without a Docker engine), docker-registry (the local OCI registry), busybox-static
-# (the pod sandbox image) and openssl (the node's client certificate). Needs root and apt.
+# (the pod sandbox image), openssl (the node's client certificates), iptables and ipset (kube-proxy's
+# and the policy engine's rules, inside the node's network namespace) and socat (the node's path to the
+# control plane on loopback). Needs root and apt.
 #
 # Debian 12's containerd 1.6.20 and runc 1.1.5 are used rather than containerd 2.x from the Go proxy:
 # they run on this project's cgroup v1 hosts (containerd 2.x and recent runc deprecate v1), they
 # serve the CRI v1 API that the 1.36 kubelet speaks, and apt gives them security updates.
 set -euo pipefail
-packages=(containerd runc containernetworking-plugins buildah mmdebstrap docker-registry busybox-static openssl iproute2)
+packages=(containerd runc containernetworking-plugins buildah mmdebstrap docker-registry busybox-static openssl iproute2 util-linux iptables ipset socat)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

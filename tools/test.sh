@@ -26,5 +26,6 @@ python -m deploy cluster down --name "${KAIML_REALNODE_CLUSTER:-kaiml-realnode-t
 # tests/realnode (marker `realnode`) start real containers: they need root and these Debian packages.
 # Where they cannot be installed the tests fail with a paragraph that says why; they never skip.
 bash tools/host-packages.sh || echo "!! the real-node packages are missing: tests/realnode will FAIL on this host" >&2
+python -m deploy.cluster.hostcheck || true  # says loudly whether tests/realnode can pass here
 echo "== pytest"
 exec python -m pytest "$@"

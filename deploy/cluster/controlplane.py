@@ -19,6 +19,8 @@ from deploy import tools
 from deploy.cluster import supervise
 from deploy.cluster.fakenodes import KWOK_ANNOTATION, apply_nodes, fake_nodes
 from deploy.cluster.hostcheck import require_host
+from deploy.cluster.nodeaddons import KUBERNETES_SERVICE_IP
+from deploy.cluster.nodenet import NodeNetwork
 from deploy.cluster.procs import alive as _alive
 from deploy.cluster.procs import stop as _stop
 from deploy.cluster.realnode import RealNode
@@ -110,6 +112,11 @@ class LocalCluster:
             "etcdBinary": str(bins["etcd"]),
             **_free_ports(PORT_OPTIONS),
         }
+        if self.real_node_pool:
+            # Pods on the real node reach the API server as in any cluster, at the `kubernetes` Service
+            # (10.0.0.1): its endpoint is where the node reaches the control plane, and the serving
+            # certificate names that Service's address too.
+            options["kubeApiserverCertSANs"] = [KUBERNETES_SERVICE_IP, NodeNetwork(self.name).host_ip]
         doc = {
             "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
             "kind": "KwokctlConfiguration",
@@ -133,8 +140,10 @@ class LocalCluster:
         `localhost`) with its admin certificate (signed by the cluster CA that the kubelet trusts), so
         `kubectl logs` works for real pods as for kwok's."""
         pki = self.cluster_dir / "pki"
+        apiserver = {"advertise-address": NodeNetwork(self.name).host_ip} if self.real_node_pool else {}
         args = {
             "kube-apiserver": {
+                **apiserver,
                 "kubelet-client-certificate": str(pki / "admin.crt"),
                 "kubelet-client-key": str(pki / "admin.key"),
                 "kubelet-preferred-address-types": "InternalIP,Hostname",

@@ -1,15 +1,17 @@
-"""One real node beside the kwok fake nodes: a kubelet (built from the control plane's own
-Kubernetes source), Debian's containerd and runc, and the CNI bridge plugin, so that pods pinned to
-it run as real containers whose logs come from the container runtime.
+"""One real node beside the kwok fake nodes: a kubelet and kube-proxy (built from the control plane's
+own Kubernetes source), Debian's containerd and runc, and the CNI ptp plugin, so that pods pinned to
+it run as real containers whose logs come from the container runtime and reach each other through
+ClusterIP Services.
 
 Everything it creates is its own and is removed by `down()`: a cgroup subtree (`/kaiml-<name>` in
-every hierarchy; the host's cgroup mounts are left as they are), a Linux bridge whose address is the
-node's IP, the pods' network namespaces, the mounts under its folders, and its processes."""
+every hierarchy; the host's cgroup mounts are left as they are), the node's network namespace with
+its veth link (deploy/cluster/nodenet.py: every iptables rule of the node lives in there), the pods'
+network namespaces, the mounts under its folders, and its processes."""
 
-import hashlib
 import json
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +20,9 @@ from typing import Any
 
 import yaml
 
-from deploy.cluster import hostcheck, procs
+from deploy.cluster import hostcheck, nodeaddons, procs
+from deploy.cluster.nodeaddons import CLUSTER_DOMAIN, DNS_SERVICE_IP, SERVICE_CIDR
+from deploy.cluster.nodenet import NETNS_DIR, NodeNetwork
 from deploy.cluster.registry import LocalRegistry
 from deploy.errors import ClusterError
 from deploy.paths import state_dir
@@ -27,16 +31,8 @@ from deploy.platform.nodepools import NodePool
 Log = Callable[[str], None]
 # Every real node carries this label, so that a sweep (or a test) can select it.
 REAL_LABEL = "kai-ml.io/real-node"
-CNI_BIN = Path("/usr/lib/cni")
-NETNS_DIR = Path("/run/netns")
 CNI_CACHE = Path("/var/lib/cni/results")
-COMPONENTS = ("registry", "containerd", "coredns", "kubelet")
-CLUSTER_DOMAIN = "cluster.local"
-
-
-def _index(name: str) -> int:
-    """A small number per cluster name: its bridge, subnet and cgroup root never meet another's."""
-    return 20 + int(hashlib.sha256(name.encode()).hexdigest(), 16) % 200
+COMPONENTS = ("registry", "containerd", "apiforward", "kubelet", "kube-proxy", "kube-router")
 
 
 @dataclass
@@ -61,16 +57,16 @@ class RealNode:
         return LocalRegistry(self.dir / "registry", cache_dir() / "registry")
 
     @property
-    def bridge(self) -> str:
-        return f"kaiml{_index(self.cluster)}"
+    def net(self) -> NodeNetwork:
+        return NodeNetwork(self.cluster)
 
     @property
     def subnet_prefix(self) -> str:
-        return f"10.213.{_index(self.cluster)}."
+        return self.net.prefix
 
     @property
     def node_ip(self) -> str:
-        return self.subnet_prefix + "1"
+        return self.net.node_ip
 
     @property
     def cgroup_root(self) -> str:
@@ -92,12 +88,12 @@ class RealNode:
             return {}
 
     def exists(self) -> bool:
-        return self.dir.exists() or self.run_dir.exists()
+        return self.dir.exists() or self.run_dir.exists() or self.net.exists()
 
     def processes(self) -> dict[str, int]:
         """The running processes of the node, by component."""
         found = {}
-        for name in ("registry/registry", "containerd", "coredns", "kubelet"):
+        for name in ("registry/registry", *COMPONENTS[1:]):
             pid = procs.read_pid(self.dir / f"{name}.pid")
             if pid is not None and procs.alive(pid):
                 found[Path(name).name] = pid
@@ -113,7 +109,7 @@ class RealNode:
         from deploy import tools
         from deploy.images import build as images
 
-        bins = tools.ensure(("kubelet", "coredns"))
+        bins = tools.ensure(("kubelet", "kube-proxy", "kube-router", "coredns", "kubectl"))
         if self.processes().keys() >= set(COMPONENTS) and self.info():
             return self.info()
         if self.exists():
@@ -125,59 +121,29 @@ class RealNode:
         registry = self.registry.start()
         log(f"local registry on {registry}")
         sandbox = images.push_sandbox(registry, log=log)
-        self._network()
+        self.net.up()
+        self.net.write_cni(self.dir / "cni", self.dir / "cni-bin", self.dir / "cni-ipam")
         self._cgroups()
         self._start_containerd(registry, sandbox)
         node = f"{self.pool.name}-real"
-        self._node_credentials(node, kubeconfig, pki)
-        self._start_coredns(bins["coredns"], kubeconfig)
+        server = self._start_apiforward(kubeconfig)
+        self._credentials("kubelet", f"system:node:{node}", "system:nodes", server, pki)
+        # kube-proxy's identity: the built-in system:node-proxier ClusterRole is bound to this user.
+        self._credentials("kube-proxy", "system:kube-proxy", None, server, pki)
+        self._credentials("kube-router", nodeaddons.KUBE_ROUTER_USER, None, server, pki)
+        self._credentials("coredns", nodeaddons.COREDNS_USER, None, server, pki)
+        dns_image = nodeaddons.coredns_image(registry, bins["coredns"], tools_version("COREDNS_VERSION"), log)
+        addons = [
+            *nodeaddons.rbac(),
+            *nodeaddons.cluster_dns(dns_image, self.dir / "coredns.kubeconfig", {REAL_LABEL: "true"}),
+        ]
+        _apply(bins["kubectl"], kubeconfig, addons)
         self._start_kubelet(node, bins["kubelet"])
+        self._start_kube_proxy(node, bins["kube-proxy"])
         info = {"node": node, "ip": self.node_ip, "registry": registry, "sandboxImage": sandbox}
         self.info_file.write_text(json.dumps(info, indent=2) + "\n")
         log(f"real node {node} ({self.node_ip}) started in {time.monotonic() - started:.1f}s")
         return info
-
-    def _network(self) -> None:
-        """A bridge of our own, with the node's IP: the kubelet refuses a loopback node IP, and the
-        CNI bridge plugin attaches the pods to this same bridge."""
-        if not Path(f"/sys/class/net/{self.bridge}").exists():
-            procs.run(["ip", "link", "add", self.bridge, "type", "bridge"])
-        addrs = procs.run(["ip", "-4", "-o", "addr", "show", "dev", self.bridge])
-        if f"{self.node_ip}/24" not in addrs:
-            procs.run(["ip", "addr", "add", f"{self.node_ip}/24", "dev", self.bridge])
-        procs.run(["ip", "link", "set", self.bridge, "up"])
-        cni = self.dir / "cni"
-        cni.mkdir(exist_ok=True)
-        conflist = {
-            "cniVersion": "1.0.0",
-            "name": f"kaiml-{self.cluster}",
-            "plugins": [
-                {
-                    "type": "bridge",
-                    "bridge": self.bridge,
-                    "isGateway": True,
-                    # No masquerading: pods reach this machine only, never beyond it.
-                    "ipMasq": False,
-                    "hairpinMode": True,
-                    "ipam": {
-                        "type": "host-local",
-                        "dataDir": str(self.dir / "cni-ipam"),
-                        "ranges": [
-                            [
-                                {
-                                    "subnet": self.subnet_prefix + "0/24",
-                                    "rangeStart": self.subnet_prefix + "10",
-                                    "rangeEnd": self.subnet_prefix + "250",
-                                    "gateway": self.node_ip,
-                                }
-                            ]
-                        ],
-                        "routes": [{"dst": "0.0.0.0/0"}],
-                    },
-                },
-            ],
-        }
-        (cni / "10-kaiml.conflist").write_text(json.dumps(conflist, indent=2))
 
     def _cgroups(self) -> None:
         """The kubelet's cgroup root, in every v1 hierarchy (it refuses to start when one is
@@ -214,12 +180,13 @@ state = "{self.run_dir / "containerd"}"
   sandbox_image = "{sandbox}"
   # This host refuses a negative oom_score_adj; without this runc fails every pod sandbox.
   restrict_oom_score_adj = true
-  stream_server_address = "127.0.0.1"
+  # The kubelet, in the node's namespace, proxies exec/attach/port-forward to this address.
+  stream_server_address = "{self.net.host_ip}"
   stream_server_port = "0"
   disable_apparmor = {"false" if _apparmor_usable() else "true"}
 
 [{cri}.cni]
-  bin_dir = "{CNI_BIN}"
+  bin_dir = "{self.dir / "cni-bin"}"
   conf_dir = "{self.dir / "cni"}"
 
 [{cri}.containerd]
@@ -243,82 +210,51 @@ state = "{self.run_dir / "containerd"}"
         )
         self._wait(lambda: self.socket.exists(), "containerd's socket", self.dir / "containerd.log", 30)
 
-    def _node_credentials(self, node: str, kubeconfig: Path, pki: Path) -> None:
-        """A client certificate for the node (system:node:<name>, group system:nodes), signed by the
-        cluster's CA, so that the Node authorizer limits the kubelet to its own node and pods."""
-        key, cert = self.dir / "pki" / "node.key", self.dir / "pki" / "node.crt"
+    def _start_apiforward(self, kubeconfig: Path) -> str:
+        """The API server listens on loopback; the node reaches it at the host's end of its link,
+        through a forwarder there. Returns the URL the node's components use."""
+        server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+        port = server.rsplit(":", 1)[1]
+        procs.start(
+            ["socat", f"TCP-LISTEN:{port},bind={self.net.host_ip},fork,reuseaddr", f"TCP:127.0.0.1:{port}"],
+            self.dir / "apiforward.pid",
+            self.dir / "apiforward.log",
+        )
+        return f"https://{self.net.host_ip}:{port}"
+
+    def _credentials(self, name: str, user: str, group: str | None, server: str, pki: Path) -> None:
+        """A client certificate for `user` (in `group`), signed by the cluster's CA, and a kubeconfig
+        `<name>.kubeconfig` for the API server at `server`. The kubelet's (system:node:<name>, group
+        system:nodes) lets the Node authorizer limit it to its own node and pods."""
+        key, cert = self.dir / "pki" / f"{name}.key", self.dir / "pki" / f"{name}.crt"
         key.parent.mkdir(exist_ok=True)
         shutil.copyfile(pki / "ca.crt", _ca(self.dir))
         csr = key.with_suffix(".csr")
+        subject = (f"/O={group}" if group else "") + f"/CN={user}"
         procs.run(
-            [
-                "openssl",
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                str(key),
-                "-subj",
-                f"/O=system:nodes/CN=system:node:{node}",
-                "-out",
-                str(csr),
-            ]
-        )
+            ["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", str(key), "-subj", subject, "-out", str(csr)]
+        )  # fmt: skip
         serial = str(int.from_bytes(os.urandom(8), "big"))
         procs.run(
-            [
-                "openssl",
-                "x509",
-                "-req",
-                "-in",
-                str(csr),
-                "-CA",
-                str(pki / "ca.crt"),
-                "-CAkey",
-                str(pki / "ca.key"),
-                "-set_serial",
-                serial,
-                "-days",
-                "365",
-                "-out",
-                str(cert),
-            ]
-        )
-        server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+            ["openssl", "x509", "-req", "-in", str(csr), "-CA", str(pki / "ca.crt"), "-CAkey", str(pki / "ca.key"),
+             "-set_serial", serial, "-days", "365", "-out", str(cert)]
+        )  # fmt: skip
+        cluster = {
+            "server": server,
+            "certificate-authority": str(pki / "ca.crt"),
+            # The serving certificate names localhost (and 127.0.0.1), not the forwarder's address.
+            "tls-server-name": "localhost",
+        }
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [
-                {"name": "local", "cluster": {"server": server, "certificate-authority": str(pki / "ca.crt")}}
-            ],
-            "users": [{"name": node, "user": {"client-certificate": str(cert), "client-key": str(key)}}],
-            "contexts": [{"name": "node", "context": {"cluster": "local", "user": node}}],
+            "clusters": [{"name": "local", "cluster": cluster}],
+            "users": [{"name": user, "user": {"client-certificate": str(cert), "client-key": str(key)}}],
+            "contexts": [{"name": "node", "context": {"cluster": "local", "user": user}}],
             "current-context": "node",
         }
-        (self.dir / "kubelet.kubeconfig").write_text(yaml.safe_dump(config))
-
-    def _start_coredns(self, coredns: Path, kubeconfig: Path) -> None:
-        """Cluster DNS for the node's pods, as a process of the node on its IP: Services and headless
-        Services (the ranks of a multi-node job) by name. Nothing is forwarded beyond the cluster."""
-        corefile = self.dir / "Corefile"
-        corefile.write_text(
-            f""".:53 {{
-    bind {self.node_ip}
-    errors
-    kubernetes {CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {{
-        kubeconfig {kubeconfig}
-        pods insecure
-        fallthrough in-addr.arpa ip6.arpa
-    }}
-    cache 5
-}}
-"""
-        )
-        procs.start([str(coredns), "-conf", str(corefile)], self.dir / "coredns.pid", self.dir / "coredns.log")
+        (self.dir / f"{name}.kubeconfig").write_text(yaml.safe_dump(config))
 
     def _start_kubelet(self, node: str, kubelet: Path) -> None:
         assert self.pool is not None
@@ -351,13 +287,14 @@ state = "{self.run_dir / "containerd"}"
             "imageGCHighThresholdPercent": 99,
             "imageGCLowThresholdPercent": 98,
             "maxPods": 110,
-            "clusterDNS": [self.node_ip],
+            "clusterDNS": [DNS_SERVICE_IP],
             "clusterDomain": CLUSTER_DOMAIN,
             "rotateCertificates": False,
         }
         (self.dir / "kubelet.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         labels = {**self.pool.labels, REAL_LABEL: "true"}
         cmd = [
+            *self.net.enter(),
             str(kubelet),
             f"--config={self.dir / 'kubelet.yaml'}",
             f"--kubeconfig={self.dir / 'kubelet.kubeconfig'}",
@@ -370,9 +307,53 @@ state = "{self.run_dir / "containerd"}"
         ]
         procs.start(cmd, self.dir / "kubelet.pid", self.dir / "kubelet.log")
 
+    def _start_kube_proxy(self, node: str, kube_proxy: Path) -> None:
+        """ClusterIP Services for the node's pods: kube-proxy in iptables mode inside the node's
+        namespace, so its chains are this node's alone. It leaves every machine-wide setting as it is:
+        no conntrack table sizing, no route_localnet (no localhost NodePorts), no oom_score_adj."""
+        config = {
+            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+            "kind": "KubeProxyConfiguration",
+            "mode": "iptables",
+            "clientConnection": {"kubeconfig": str(self.dir / "kube-proxy.kubeconfig")},
+            "hostnameOverride": node,
+            "clusterCIDR": self.net.pod_cidr,
+            "bindAddress": self.node_ip,
+            "healthzBindAddress": f"{self.node_ip}:10256",
+            "metricsBindAddress": f"{self.node_ip}:10249",
+            "oomScoreAdj": 0,
+            "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"},
+            "iptables": {"localhostNodePorts": False},
+            "nodePortAddresses": ["primary"],
+        }
+        (self.dir / "kube-proxy.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        cmd = [*self.net.enter(), str(kube_proxy), f"--config={self.dir / 'kube-proxy.yaml'}", "--v=1"]
+        procs.start(cmd, self.dir / "kube-proxy.pid", self.dir / "kube-proxy.log")
+
+    def _start_kube_router(self, node: str, kube_router: Path) -> None:
+        """NetworkPolicy for the node's pods: kube-router's firewall controller alone (no routing, no
+        service proxy: kube-proxy serves Services), with its chains and ipsets in the node's namespace."""
+        cmd = [
+            *self.net.enter(),
+            str(kube_router),
+            f"--kubeconfig={self.dir / 'kube-router.kubeconfig'}",
+            f"--hostname-override={node}",
+            "--run-firewall=true",
+            "--run-router=false",
+            "--run-service-proxy=false",
+            "--run-loadbalancer=false",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--health-port=0",
+            "--v=1",
+        ]
+        procs.start(cmd, self.dir / "kube-router.pid", self.dir / "kube-router.log")
+
     def wait_ready(self, core: Any, log: Log = print, timeout: float = 120) -> None:
-        """Until the kubelet has registered the node and reports it Ready (`core`: a CoreV1Api)."""
+        """Until the kubelet has registered the node and reports it Ready (`core`: a CoreV1Api), then
+        start the policy engine and wait for the cluster DNS pod."""
         from kubernetes.client.rest import ApiException
+
+        from deploy import tools
 
         name, started = self.info()["node"], time.monotonic()
         deadline = started + timeout
@@ -384,15 +365,25 @@ state = "{self.run_dir / "containerd"}"
                 conditions = {c.type: c for c in node.status.conditions or []}
                 if "Ready" in conditions and conditions["Ready"].status == "True":
                     log(f"real node {name} Ready after {time.monotonic() - started:.1f}s")
-                    return
+                    break
             except ApiException as err:
                 if err.status != 404:
                     raise
             time.sleep(0.5)
-        raise ClusterError(
-            f"the real node {name} is not Ready after {timeout:.0f}s; the end of {self.dir / 'kubelet.log'}:\n"
-            + procs.tail(self.dir / "kubelet.log")
-        )
+        else:
+            raise ClusterError(
+                f"the real node {name} is not Ready after {timeout:.0f}s; the end of {self.dir / 'kubelet.log'}:\n"
+                + procs.tail(self.dir / "kubelet.log")
+            )
+        if procs.pid_alive(self.dir / "kubelet.pid"):
+            # It identifies its node once, when it starts: only after the kubelet has registered it.
+            if not procs.pid_alive(self.dir / "kube-router.pid"):
+                self._start_kube_router(name, tools.tool("kube-router"))
+        else:
+            raise ClusterError(f"the real node's kubelet exited; the end of {self.dir / 'kubelet.log'}:\n"
+                               + procs.tail(self.dir / "kubelet.log"))  # fmt: skip
+        self._wait(lambda: _dns_ready(core), "ready cluster DNS pod", self.dir / "kubelet.log", timeout)
+        log(f"cluster DNS ready on the real node after {time.monotonic() - started:.1f}s")
 
     def _wait(self, ready: Callable[[], bool], what: str, logfile: Path, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -407,24 +398,21 @@ state = "{self.run_dir / "containerd"}"
     # -- down
     def down(self) -> None:
         """Stop the node and remove everything it made; a no-op when there is none."""
-        if not self.exists() and not Path(f"/sys/class/net/{self.bridge}").exists() and not self._cgroup_dirs():
+        if not self.exists() and not self._cgroup_dirs():
             return
         procs.stop_pidfile(self.dir / "kubelet.pid")
         self._kill_containers()
-        procs.stop_pidfile(self.dir / "containerd.pid")
-        procs.stop_pidfile(self.dir / "coredns.pid")
+        for component in ("kube-router", "containerd", "kube-proxy", "apiforward"):
+            procs.stop_pidfile(self.dir / f"{component}.pid")
         # Each container's shim outlives containerd by design; ours are started with our socket.
         procs.stop(procs.with_arg(str(self.socket)), grace=2)
         self.registry.stop()
         self._remove_netns()
-        if Path(f"/sys/class/net/{self.bridge}").exists():
-            procs.run(["ip", "link", "delete", self.bridge], check=False)
+        self.net.down()
         for result in CNI_CACHE.glob(f"kaiml-{self.cluster}-*"):
             result.unlink(missing_ok=True)
         _unmount_under(self.dir, self.run_dir)
         self._remove_cgroups()
-        if not _kubelets_running():
-            _remove_kubelet_chains()
         shutil.rmtree(self.dir, ignore_errors=True)
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
@@ -468,37 +456,35 @@ state = "{self.run_dir / "containerd"}"
         if not NETNS_DIR.is_dir():
             return
         for ns in NETNS_DIR.iterdir():
+            if ns.name == self.net.netns:
+                continue
             addrs = procs.run(["ip", "-n", ns.name, "-4", "-o", "addr"], check=False)
             if f" {self.subnet_prefix}" in addrs:
                 procs.run(["ip", "netns", "delete", ns.name], check=False)
 
 
-def _kubelets_running() -> bool:
-    """Whether any kubelet still runs here (another cluster's real node), whose chains must stay."""
-    for comm in Path("/proc").glob("[0-9]*/comm"):
-        try:
-            if comm.read_text().strip() == "kubelet" and procs.alive(int(comm.parent.name)):
-                return True  # (a stopped kubelet waiting to be reaped is gone)
-        except OSError:
-            continue
-    return False
+def _dns_ready(core: Any) -> bool:
+    pods = core.list_namespaced_pod("kube-system", label_selector="k8s-app=kube-dns").items
+    return any(c.type == "Ready" and c.status == "True" for p in pods for c in (p.status.conditions or []))
 
 
-def _remove_kubelet_chains() -> None:
-    """The iptables chains every kubelet makes (its canaries, and KUBE-FIREWALL, which drops packets
-    to 127.0.0.0/8 from other sources): the last real node to go removes them."""
-    for tool in ("iptables", "ip6tables"):
-        if shutil.which(tool) is None:
-            continue
-        for chain in ("INPUT", "OUTPUT"):
-            procs.run([tool, "-t", "filter", "-D", chain, "-j", "KUBE-FIREWALL"], check=False)
-        for table, chain in (
-            ("filter", "KUBE-FIREWALL"),
-            *((t, "KUBE-KUBELET-CANARY") for t in ("mangle", "filter", "nat")),
-            ("mangle", "KUBE-IPTABLES-HINT"),
-        ):
-            procs.run([tool, "-t", table, "-F", chain], check=False)
-            procs.run([tool, "-t", table, "-X", chain], check=False)
+def _apply(kubectl: Path, kubeconfig: Path, docs: list[dict[str, Any]]) -> None:
+    """Create or update these objects (kubectl reads them on stdin: the Secret never touches a disk)."""
+    done = subprocess.run(
+        [str(kubectl), "--kubeconfig", str(kubeconfig), "apply", "-f", "-"],
+        input=yaml.safe_dump_all(docs), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise ClusterError(f"the real node's add-ons (cluster DNS, RBAC) were refused: {done.stderr.strip()}")
+
+
+def tools_version(key: str) -> str:
+    from deploy.paths import REPO
+
+    for line in (REPO / "tools" / "versions.env").read_text().splitlines():
+        if line.startswith(f"{key}="):
+            return line.split("=", 1)[1].strip()
+    raise ClusterError(f"internal: {key} is not in tools/versions.env")
 
 
 def _ca(node_dir: Path) -> Path:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from deploy import tools
 from deploy.cluster.controlplane import LocalCluster
 from deploy.cluster.realnode import REAL_LABEL
@@ -18,7 +20,9 @@ from bench_cli import cli
 NAME = os.environ.get("KAIML_REALNODE_CLUSTER", "kaiml-realnode-test")
 VALUES = REPO / "tests" / "fixtures" / "realnode-values.yaml"
 POOL = "real-cpu"
-TAG = "realnode-test"
+# Another tag for parallel runs on one machine: the image store is shared, and a build retagging the same
+# name leaves the other run's image dangling, for the next build's prune.
+TAG = os.environ.get("KAIML_REALNODE_TAG", "realnode-test")
 
 
 @dataclass
@@ -46,6 +50,10 @@ class RealCluster:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         assert done.returncode == 0, f"kubectl {' '.join(args)} failed:\n{done.stderr}"
         return done.stdout
+
+    def kubeconfig_server_port(self) -> str:
+        """The API server's port (on loopback here; the node reaches it on its link's host end)."""
+        return yaml.safe_load(self.kubeconfig.read_text())["clusters"][0]["cluster"]["server"].rsplit(":", 1)[1]
 
     def image_flags(self) -> list[str]:
         """The platform's own flags: environment, the real pool's values, and the image's registry and tag."""

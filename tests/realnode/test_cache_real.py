@@ -1,8 +1,8 @@
 """The cache chart (charts/cache) in a real container on the real node: Redis from the image built
 here out of Debian packages (deploy/images/redis.yaml), its password from a Secret mounted as a file.
 The chart's readiness probe (an authenticated PING) makes the pod Ready, and a second real pod is
-refused without the password (NOAUTH), with a wrong one (WRONGPASS), and answered with the right one.
-The Service is not used: the real node runs no kube-proxy, so pods reach each other by pod IP."""
+refused without the password (NOAUTH), with a wrong one (WRONGPASS), and answered with the right one,
+through the chart's Service by name (kube-proxy on the real node)."""
 
 import json
 import secrets
@@ -30,21 +30,21 @@ SECRET_DIR = "/run/secrets/cache"
 # read from the mounted file into REDISCLI_AUTH (redis-cli sends AUTH first), never onto a command line.
 CLIENT = f"""
 set -u
-ping() {{ redis-cli -h "$CACHE_IP" PING 2>&1 | tr '\\n' ' '; }}
+ping() {{ redis-cli -h "$CACHE_HOST" PING 2>&1 | tr '\\n' ' '; }}
 echo "unauthenticated: $(ping)"
 echo "wrong password: $(REDISCLI_AUTH=guess ping)"
 echo "authenticated: $(REDISCLI_AUTH="$(cat {SECRET_DIR}/password)" ping)"
 """
 
 
-def _client_pod(image: str, cache_ip: str) -> dict[str, object]:
+def _client_pod(image: str, cache_host: str) -> dict[str, object]:
     """A pod on the real node with the cache's Secret mounted as the chart mounts it."""
     pod = real_pod(
         "cache-client",
         NAMESPACE,
         image,
         ["sh", "-c", CLIENT],
-        env=[{"name": "CACHE_IP", "value": cache_ip}],
+        env=[{"name": "CACHE_HOST", "value": cache_host}],
         volumeMounts=[{"name": "auth", "mountPath": SECRET_DIR, "readOnly": True}],
     )
     pod["spec"]["volumes"] = [{"name": "auth", "secret": {"secretName": "cache-auth", "defaultMode": 0o444}}]
@@ -119,7 +119,9 @@ def test_the_cache_enforces_its_password_in_a_real_container(
     assert status["ready"] and status["containerID"].startswith("containerd://")
 
     manifest = tmp_path / "client.yaml"
-    manifest.write_text(yaml.safe_dump(_client_pod(image, pod["status"]["podIP"])))
+    service = real_cluster.kubectl("get", "services", "-n", NAMESPACE, "-l", selector, "-o",
+                                   "jsonpath={.items[0].metadata.name}")  # fmt: skip
+    manifest.write_text(yaml.safe_dump(_client_pod(image, service)))
     real_cluster.kubectl("apply", "-f", str(manifest))
     real_cluster.kubectl("wait", "-n", NAMESPACE, "pod/cache-client", "--for=jsonpath={.status.phase}=Succeeded",
              "--timeout=120s", timeout=150)  # fmt: skip

@@ -5,11 +5,14 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from deploy.cluster import hostcheck
+from deploy.cluster.nodenet import NodeNetwork
+from deploy.errors import ClusterError
 from deploy.paths import REPO
 
 pytestmark = pytest.mark.realnode
@@ -20,25 +23,28 @@ def test_this_host_can_run_the_real_node() -> None:
     assert hostcheck.missing_requirements() == []
 
 
-def test_without_root_cluster_up_says_what_is_missing_and_starts_nothing(tmp_path: Path) -> None:
+def test_without_root_cluster_up_says_what_is_missing_and_starts_nothing() -> None:
     setpriv = shutil.which("setpriv")
     assert setpriv, "setpriv (util-linux) runs the CLI as an unprivileged user"
-    tmp_path.chmod(0o777)
+    # The user's own home and state folder (pytest's tmp_path sits under a folder only root may enter).
+    home = Path(tempfile.mkdtemp(prefix="kaiml-no-root-"))
+    home.chmod(0o777)
     cmd = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "deploy"]
-    env = {"PATH": "/usr/bin:/bin", "XDG_STATE_HOME": str(tmp_path), "HOME": str(tmp_path), "COLUMNS": "200"}
-    done = subprocess.run(
-        [*cmd, "cluster", "up", "--name", "kaiml-no-root", "--real-node", "cpu-optimized"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode != 0
-    assert "cannot run the local cluster's real node" in done.stderr
-    assert "runs as root" in done.stderr
-    assert "without --real-node" in done.stderr
-    assert not (tmp_path / "kai-ml-platform").exists(), "nothing was started or written"
+    env = {"PATH": "/usr/bin:/bin", "XDG_STATE_HOME": str(home), "HOME": str(home), "COLUMNS": "200"}
+    try:
+        done = subprocess.run(
+            [*cmd, "cluster", "up", "--name", "kaiml-no-root", "--real-node", "cpu-optimized"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode != 0
+        assert "cannot run the local cluster's real node" in done.stderr, done.stderr
+        assert "runs as root" in done.stderr
+        # Only what is missing: the packages are installed (in /usr/sbin, outside this user's PATH).
+        assert "Debian packages" not in done.stderr, done.stderr
+        assert "without --real-node" in done.stderr
+        assert not (home / "kai-ml-platform").exists(), "nothing was started or written"
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_a_real_node_pool_the_environment_lacks_is_refused_before_anything_starts(tmp_path: Path) -> None:
@@ -50,3 +56,20 @@ def test_a_real_node_pool_the_environment_lacks_is_refused_before_anything_start
     assert done.returncode != 0
     assert "--real-node nope" in done.stderr and "cpu-optimized" in done.stderr
     assert not (tmp_path / "kai-ml-platform").exists(), "nothing was started or written"
+
+
+def test_a_node_network_another_cluster_holds_is_refused_and_left_alone() -> None:
+    # Interface names and addresses come from a hash of the cluster's name; a clash must not take
+    # over (or, on `down`, delete) the other cluster's link. The other cluster: a bridge of that name.
+    net = NodeNetwork("kaiml-clash-probe")
+    link = Path(f"/sys/class/net/{net.host_if}")
+    assert not link.exists() and not net.exists(), f"{net.host_if} is in use on this machine"
+    subprocess.run(["ip", "link", "add", net.host_if, "type", "bridge"], check=True)
+    try:
+        with pytest.raises(ClusterError, match=f"needs the interface {net.host_if}.*another local cluster"):
+            net.up()
+        assert not net.exists(), "no namespace was made"
+        net.down()
+        assert link.exists(), "the other cluster's interface is left alone"
+    finally:
+        subprocess.run(["ip", "link", "delete", net.host_if], check=False)

@@ -1,7 +1,7 @@
 """Real pods on the local cluster's real node: the runner image built here, pulled by a real
 kubelet from the cluster's registry, a sweep whose results come from real container logs, a
 config that fails in its container, the restricted security context as seen from inside, and a
-`cluster down` that leaves nothing behind."""
+`cluster down` that leaves nothing behind (no process, mount, namespace, route or iptables rule)."""
 
 import json
 import subprocess
@@ -11,7 +11,8 @@ import pytest
 import yaml
 from realnode_env import POOL, TAG, RealCluster, real_pod
 
-from deploy.cluster import procs, realnode
+from deploy.cluster import procs
+from deploy.cluster.nodenet import NETNS_DIR
 from deploy.cluster.realnode import REAL_LABEL, RealNode
 
 pytestmark = pytest.mark.realnode
@@ -130,16 +131,21 @@ def test_cluster_down_leaves_no_process_mount_netns_or_cgroup(real_cluster: Real
     node = RealNode(real_cluster.local.name)
     pids = list(node.processes().values())
     assert pids, "the real node runs before it is taken down"
+    # Every rule of the node (kubelet, kube-proxy, policy engine) lives in its own network namespace.
+    inside = subprocess.run([*node.net.enter(), "iptables-save"], capture_output=True, text=True, check=True).stdout
+    assert "KUBE-SERVICES" in inside and "KUBE-ROUTER-FORWARD" in inside
+    # None on the host: no Service or policy chain, nothing that names the node's addresses.
+    host = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
+    assert "KUBE-SERVICES" not in host and "KUBE-ROUTER" not in host and node.subnet_prefix not in host
     real_cluster.local.down()
     assert not any(procs.alive(p) for p in pids)
     assert not procs.with_arg(str(node.socket)), "a containerd shim of the node survived"
     mounts = Path("/proc/self/mountinfo").read_text()
     assert str(node.dir) not in mounts and str(node.run_dir) not in mounts
-    assert not Path(f"/sys/class/net/{node.bridge}").exists()
+    assert not Path(f"/sys/class/net/{node.net.host_if}").exists()
+    assert not (NETNS_DIR / node.net.netns).exists()
     assert not node._cgroup_dirs()
     netns = subprocess.run(["ip", "-all", "netns", "exec", "ip", "-4", "-o", "addr"], capture_output=True, text=True)
     assert node.subnet_prefix not in netns.stdout
+    assert node.subnet_prefix not in subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
     assert not node.dir.exists() and not node.run_dir.exists()
-    if not realnode._kubelets_running():  # the last kubelet here takes its iptables chains along
-        rules = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
-        assert "KUBE-" not in rules
