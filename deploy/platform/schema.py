@@ -7,6 +7,7 @@ chart's schema. The umbrella check runs on every run, the no-op path included (a
 no release's digest); it is remembered by a hash of the values and the schema, so an unchanged run
 does not pay for it again."""
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -69,13 +70,15 @@ def validate_umbrella(merged: Merged, charts_dir: Path) -> None:
     text = schema_file.read_text()
     key = hashlib.sha256((text + "\0" + canonical(merged.values)).encode()).hexdigest()
     memo = cache_dir() / "validated" / key
-    if memo.exists():
-        return
+    with contextlib.suppress(OSError):  # an unreadable cache only costs the check
+        if memo.exists():
+            return
     schema = chart_schema(charts_dir / "platform") or {}
     _refuse("the merged values", schema_file, _violations(schema, merged.values), merged)
     _refuse("the merged values", schema_file, requests_over_limits(merged.values), merged)
-    memo.parent.mkdir(parents=True, exist_ok=True)
-    memo.touch()
+    with contextlib.suppress(OSError):  # a cache that cannot be written: validated again next time
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        memo.touch()
 
 
 def validate_release(release_name: str, alias: str, chart_dir: Path, values: dict[str, Any], merged: Merged) -> None:

@@ -77,3 +77,21 @@ def test_no_import_cycle_in_the_deploy_package() -> None:
     for name in sorted(graph):
         if name not in state:
             walk(name, [name])
+
+
+def test_an_unusable_cache_costs_only_the_memo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The remembered schema check lives in the user's cache; a cache that cannot be read or written (a
+    file where its folder should be) means checking again, never a traceback, and a bad value is still refused."""
+    from deploy.errors import ValuesError
+    from deploy.platform.schema import validate_umbrella
+    from deploy.platform.values import Inputs, merge_inputs
+
+    blocked = tmp_path / "cache"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    merged = merge_inputs(Inputs(env="dev"), None, REPO / "values", CHARTS)
+    validate_umbrella(merged, CHARTS)  # twice: no memo written, none read
+    validate_umbrella(merged, CHARTS)
+    merged.values["global"]["environment"] = 7
+    with pytest.raises(ValuesError, match="environment"):
+        validate_umbrella(merged, CHARTS)
