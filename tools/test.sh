@@ -27,5 +27,24 @@ python -m deploy cluster down --name "${KAIML_REALNODE_CLUSTER:-kaiml-realnode-t
 # Where they cannot be installed the tests fail with a paragraph that says why; they never skip.
 bash tools/host-packages.sh || echo "!! the real-node packages are missing: tests/realnode will FAIL on this host" >&2
 python -m deploy.cluster.hostcheck || true  # says loudly whether tests/realnode can pass here
-echo "== pytest"
-exec python -m pytest "$@"
+if [[ $# -gt 0 ]]; then
+  echo "== pytest $*"
+  exec python -m pytest "$@"
+fi
+# The whole suite: the real-node tests (a cluster of their own; mostly waiting on containers, image
+# pushes and the kubelet) run beside the rest rather than after it, which saves their wall time.
+realnode_log=$(mktemp -t kaiml-realnode.XXXXXX.log)
+echo "== pytest: tests/realnode in the background (output below when done), the rest here"
+python -m pytest -m realnode tests/realnode >"$realnode_log" 2>&1 &
+realnode_pid=$!
+trap 'kill -INT "$realnode_pid" 2>/dev/null || true' INT TERM  # (an interrupted run stops both)
+rc=0
+python -m pytest -m "not realnode" || rc=$?
+realnode_rc=0
+wait "$realnode_pid" || realnode_rc=$?
+echo "== pytest -m realnode (tests/realnode)"
+cat "$realnode_log"
+rm -f "$realnode_log"
+echo "== pytest: the rest exit $rc, tests/realnode exit $realnode_rc"
+if ((rc != 0)); then exit "$rc"; fi
+exit "$realnode_rc"
