@@ -32,6 +32,7 @@ COMMANDS = {
     "nodes": ("deploy.commands.nodes", "nodes"),
     "cluster": ("deploy.commands.cluster", "app"),
     "bench": ("deploy.commands.bench", "app"),
+    "run": ("deploy.commands.run", "app"),
     "images": ("deploy.commands.images", "app"),
 }
 

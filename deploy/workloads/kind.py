@@ -56,7 +56,14 @@ class Workload:
     name_key: str = "run"  # values[name_key]["name"] is the run's name
     units_key: str = "units"
     parse: Callable[[str], dict[str, Any] | None] = runner_result
+    launch: str = "run"  # its launch command (`bench run`, `run start`), as messages name it
     rerun_lost: bool = True  # a unit whose result went with its pod runs again (not for ranks of one run)
+    # All or nothing, for workloads whose units must run together (the ranks of a run). Before the first
+    # install: (API client, chart values, release) -> raises a DeployError when the cluster cannot take the
+    # launch now (nothing is applied). After it: (API client, chart values, namespace, release) -> None when
+    # the launch may go on, else why not; the release is then uninstalled at once.
+    preflight: Callable[[Any, Values, str], None] | None = None
+    admit: Callable[[Any, Values, str, str], str | None] | None = None
 
     def release(self, run: str) -> str:
         return f"{self.name}-{run}"
