@@ -38,11 +38,13 @@ def _check_options(ctx: typer.Context, here: bool) -> None:
     from deploy.commands.bench import _given
 
     if here and (given := _given(ctx, CLUSTER_ONLY)):
-        raise typer.BadParameter(f"--here runs the ranks on this machine without a cluster, so it takes no "
-                                 f"{', '.join(given)}.")  # fmt: skip
+        raise typer.BadParameter(
+            f"--here runs the ranks on this machine without a cluster, so it takes no {', '.join(given)}."
+        )
     if not here and (given := _given(ctx, HERE_ONLY)):
-        raise typer.BadParameter(f"{', '.join(given)}: only with --here (on a cluster, the spec's nodes and "
-                                 "ranksPerNode decide).")  # fmt: skip
+        raise typer.BadParameter(
+            f"{', '.join(given)}: only with --here (on a cluster, the spec's nodes and ranksPerNode decide)."
+        )
 
 
 @app.command("start")

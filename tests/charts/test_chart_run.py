@@ -19,8 +19,11 @@ from deploy.workloads.runs import spec
 CHART = CHARTS / "run"
 EXAMPLES = REPO / "examples" / "runs"
 # (environment, spec): the GPU example needs prod's benchmarks quota (dev allows one GPU in all).
-CASES = [("dev", EXAMPLES / "allreduce-gloo.yaml"), ("prod", EXAMPLES / "allreduce-gloo.yaml"),
-         ("prod", EXAMPLES / "latency-t4-nodes.yaml")]  # fmt: skip
+CASES = [
+    ("dev", EXAMPLES / "allreduce-gloo.yaml"),
+    ("prod", EXAMPLES / "allreduce-gloo.yaml"),
+    ("prod", EXAMPLES / "latency-t4-nodes.yaml"),
+]
 IDS = [f"{env}-{path.stem}" for env, path in CASES]
 
 

@@ -30,7 +30,9 @@ def test_two_ranks_all_reduce_over_gloo_in_real_pods(real_cluster: RealCluster, 
     assert done.returncode == 0, done.stderr
     assert "2 of 2 ranks have a result" in done.stderr
 
-    records = [json.loads(line) for line in (real_cluster.runs / "run-real-ar" / "results.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(line) for line in (real_cluster.runs / "run-real-ar" / "results.jsonl").read_text().splitlines()
+    ]
     assert sorted(r["config"] for r in records) == [0, 1]
     for record in records:
         result = record["result"]
@@ -46,8 +48,9 @@ def test_two_ranks_all_reduce_over_gloo_in_real_pods(real_cluster: RealCluster, 
     assert all(row["busbw_gbps"] > 0 for row in total["metrics"]["allreduce"])
 
     # Two pods, each with its own IP on the node's bridge: the group ran over the pod network.
-    pods = json.loads(real_cluster.kubectl("get", "pods", "-n", "benchmarks-dev", "-l", "kai-ml.io/run=real-ar",
-                                           "-o", "json"))["items"]  # fmt: skip
+    pods = json.loads(
+        real_cluster.kubectl("get", "pods", "-n", "benchmarks-dev", "-l", "kai-ml.io/run=real-ar", "-o", "json")
+    )["items"]
     ips = {p["status"]["podIP"] for p in pods}
     assert len(pods) == 2 and len(ips) == 2
     assert {p["spec"]["hostname"] for p in pods} == {"real-ar-n0-0", "real-ar-n0-1"}

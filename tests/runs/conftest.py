@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from bench_cli import cli  # noqa: E402
+from bench_cli import cli
 
 QUOTA = """policy:
   namespaces:

@@ -18,7 +18,7 @@ NAMESPACE = "benchmarks-dev"
 NODES = ["gpu-optimized-0", "gpu-optimized-1"]
 # kwok completes a Job's pod at once unless told to keep it Running (deploy/cluster/stages.yaml): ranks
 # that run on, as a benchmark's do, keep holding their GPUs and their share of the quota.
-KEEP_RUNNING = ("--set", 'podAnnotations.pod-complete\\.stage\\.kwok\\.x-k8s\\.io/delay=300s')
+KEEP_RUNNING = ("--set", "podAnnotations.pod-complete\\.stage\\.kwok\\.x-k8s\\.io/delay=300s")
 
 
 def write_spec(folder: Path, name: str, **fields: Any) -> Path:
@@ -40,8 +40,12 @@ def write_spec(folder: Path, name: str, **fields: Any) -> Path:
 
 
 def pods(kubectl: list[str], run: str) -> list[dict[str, Any]]:
-    out = subprocess.run([*kubectl, "-n", NAMESPACE, "get", "pods", "-l", f"kai-ml.io/run={run}", "-o", "json"],
-                         check=True, capture_output=True, text=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [*kubectl, "-n", NAMESPACE, "get", "pods", "-l", f"kai-ml.io/run={run}", "-o", "json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return json.loads(out)["items"]
 
 
@@ -63,26 +67,35 @@ def hog(kubectl: list[str], name: str, namespace: str, node: str, gpus: int) -> 
             "automountServiceAccountToken": False,
             "tolerations": [{"operator": "Exists"}],
             "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [{
-                "name": "hog", "image": "kai-ml/benchmark-runner:0.1.0",
-                "resources": {"requests": {"cpu": "100m", "memory": "64Mi", "nvidia.com/gpu": gpus},
-                              "limits": {"cpu": "100m", "memory": "64Mi", "nvidia.com/gpu": gpus}},
-                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-            }],
+            "containers": [
+                {
+                    "name": "hog",
+                    "image": "kai-ml/benchmark-runner:0.1.0",
+                    "resources": {
+                        "requests": {"cpu": "100m", "memory": "64Mi", "nvidia.com/gpu": gpus},
+                        "limits": {"cpu": "100m", "memory": "64Mi", "nvidia.com/gpu": gpus},
+                    },
+                    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                }
+            ],
         },
-    }  # fmt: skip
+    }
     subprocess.run([*kubectl, "apply", "-f", "-"], input=json.dumps(pod), check=True, capture_output=True, text=True)
 
 
 def unhog(kubectl: list[str], name: str, namespace: str) -> None:
-    subprocess.run([*kubectl, "-n", namespace, "delete", "pod", name, "--wait", "--grace-period=0", "--force"],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [*kubectl, "-n", namespace, "delete", "pod", name, "--wait", "--grace-period=0", "--force"],
+        check=True,
+        capture_output=True,
+    )
 
 
 def test_ranks_land_on_their_named_nodes_and_stop_removes_every_pod(platform, kubectl, tmp_path: Path) -> None:
     spec = write_spec(tmp_path, "pinned")
-    started = platform.cli("run", "start", str(spec), "--env", "dev", "-f", str(platform.values), "--no-follow",
-                           *KEEP_RUNNING)  # fmt: skip
+    started = platform.cli(
+        "run", "start", str(spec), "--env", "dev", "-f", str(platform.values), "--no-follow", *KEEP_RUNNING
+    )
     assert started.returncode == 0, started.stderr
     assert "installed run-pinned: 4 ranks in 2 Jobs" in started.stderr
     placed = {}
@@ -112,8 +125,9 @@ def test_a_named_node_without_free_gpus_or_tainted_is_refused_before_apply(platf
     taint = [*kubectl, "taint", "node", NODES[0], "maintenance=true:NoSchedule"]
     subprocess.run(taint, check=True, capture_output=True)
     try:
-        refused = platform.cli("run", "start", str(write_spec(tmp_path, "refused")), "--env", "dev",
-                               "-f", str(platform.values))  # fmt: skip
+        refused = platform.cli(
+            "run", "start", str(write_spec(tmp_path, "refused")), "--env", "dev", "-f", str(platform.values)
+        )
     finally:
         subprocess.run([*taint[:-1], "maintenance=true:NoSchedule-"], check=True, capture_output=True)
         unhog(kubectl, "gpu-hog", "default")

@@ -9,13 +9,19 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from bench_cli import cli  # noqa: E402
+from bench_cli import cli
 
-from runner import stats  # noqa: E402
-from runner.aggregate import aggregate  # noqa: E402
+from runner import stats
+from runner.aggregate import aggregate
 
-TINY = {"model": "mlp", "batchSize": 2, "inputShape": [16], "modelArgs": {"hidden": 16, "layers": 1},
-        "warmup": 2, "iterations": 40}  # fmt: skip
+TINY = {
+    "model": "mlp",
+    "batchSize": 2,
+    "inputShape": [16],
+    "modelArgs": {"hidden": 16, "layers": 1},
+    "warmup": 2,
+    "iterations": 40,
+}
 
 
 def _spec(tmp_path: Path, name: str, kind: str, config: dict) -> Path:
@@ -26,8 +32,7 @@ def _spec(tmp_path: Path, name: str, kind: str, config: dict) -> Path:
 
 def test_four_coordinated_ranks_here_record_each_rank_and_the_union_aggregate(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    done = cli(None, runs, "run", "start", str(_spec(tmp_path, "coord", "model-latency", TINY)), "--here",
-               timeout=240)  # fmt: skip
+    done = cli(None, runs, "run", "start", str(_spec(tmp_path, "coord", "model-latency", TINY)), "--here", timeout=240)
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in (runs / "run-coord" / "results.jsonl").read_text().splitlines()]
     assert sorted(r["config"] for r in lines) == [0, 1, 2, 3]
@@ -64,8 +69,17 @@ def test_four_distributed_ranks_here_all_reduce_over_gloo(tmp_path: Path) -> Non
 
 def test_a_config_the_runner_refuses_fails_every_rank_with_its_reason(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    done = cli(None, runs, "run", "start", str(_spec(tmp_path, "bad", "allreduce", {"sizes": [3]})), "--here",
-               "--ranks", "2", timeout=240)  # fmt: skip
+    done = cli(
+        None,
+        runs,
+        "run",
+        "start",
+        str(_spec(tmp_path, "bad", "allreduce", {"sizes": [3]})),
+        "--here",
+        "--ranks",
+        "2",
+        timeout=240,
+    )
     assert done.returncode == 1
     assert "bad config: sizes" in done.stderr
 

@@ -35,8 +35,12 @@ def test_the_example_becomes_one_group_per_node_and_one_unit_per_rank() -> None:
     ]
     assert [u["index"] for u in values["units"]] == [0, 1, 2, 3]
     assert values["units"][3]["config"] == {
-        "rank": 3, "node": "cpu-optimized-1", "nodePool": "cpu-optimized", "gpuType": "", "gpuCount": 0
-    }  # fmt: skip
+        "rank": 3,
+        "node": "cpu-optimized-1",
+        "nodePool": "cpu-optimized",
+        "gpuType": "",
+        "gpuCount": 0,
+    }
     assert values["gpusPerRank"] == 0 and values["backoffLimitPerIndex"] == 0
     assert values["run"] == {"name": "allreduce-gloo", "kind": "allreduce", "mode": "distributed"}
     assert values["global"]["namespaces"] == {"benchmarks": "benchmarks-dev"}
@@ -55,8 +59,10 @@ def test_the_example_becomes_one_group_per_node_and_one_unit_per_rank() -> None:
         ({"nodePool": "gpu-optimized", "gpusPerRank": 3}, r"ranksPerNode 2 x gpusPerRank 3 = 6 GPUs per node, more"),
         ({"priorityClassName": "urgent"}, r"priorityClassName 'urgent' is not a PriorityClass"),
         ({"nodes": None, "nodePool": None, "ranksPerNode": None}, r"no `nodes`: a run on a cluster is pinned"),
-        ({"resources": {"requests": {"cpu": "4", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "1Gi"}}},
-         r"resources.requests.cpu is above resources.limits.cpu"),  # fmt: skip
+        (
+            {"resources": {"requests": {"cpu": "4", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "1Gi"}}},
+            r"resources.requests.cpu is above resources.limits.cpu",
+        ),
         ({"ranksPerNode": 20}, r"its 40 ranks together ask for pods 40, more than the benchmarks namespace allows"),
     ],
 )
@@ -74,13 +80,26 @@ def _rank(rank: int, values: list[int], start: int) -> dict:
         "config": rank,
         "node": f"node-{rank // 2}",
         "result": {
-            "schema": "kaiml.result/v1", "sweep": "r", "index": 0, "kind": "model-latency", "config": {},
-            "device": {"node": f"node-{rank // 2}"}, "started": "2026-01-01T00:00:00Z",
-            "finished": "2026-01-01T00:00:01Z", "status": "ok", "error": None, "mode": "coordinated",
-            "rank": rank, "world_size": 3, "latency_ms": stats.latency_stats(values), "throughput": 10.0,
-            "iterations": len(values), "samples": {"unit": "ns", "values": values}, "start_ns": start,
+            "schema": "kaiml.result/v1",
+            "sweep": "r",
+            "index": 0,
+            "kind": "model-latency",
+            "config": {},
+            "device": {"node": f"node-{rank // 2}"},
+            "started": "2026-01-01T00:00:00Z",
+            "finished": "2026-01-01T00:00:01Z",
+            "status": "ok",
+            "error": None,
+            "mode": "coordinated",
+            "rank": rank,
+            "world_size": 3,
+            "latency_ms": stats.latency_stats(values),
+            "throughput": 10.0,
+            "iterations": len(values),
+            "samples": {"encoding": "raw", "unit": "ns", "values": values},
+            "start_ns": start,
         },
-    }  # fmt: skip
+    }
 
 
 def test_report_rows_are_the_ranks_then_the_aggregate_over_the_union_of_samples() -> None:

@@ -13,8 +13,8 @@ from typing import Any
 from deploy.kube import watch as kube
 from deploy.platform.nodepools import GPU_RESOURCE, node_pools
 from deploy.workloads.indexes import config_index
-from deploy.workloads.pending import job_reasons, pod_reason
 from deploy.workloads.pending import explain as explain_message
+from deploy.workloads.pending import job_reasons, pod_reason
 
 RUN_LABEL = "kai-ml.io/run"
 GROUP_LABEL = "kai-ml.io/group"
@@ -47,8 +47,9 @@ def _tolerated(taint: dict[str, Any], tolerations: list[dict[str, Any]]) -> bool
     )
 
 
-def node_problems(node: dict[str, Any], pods: list[dict[str, Any]], need: dict[str, Any], pool: Any,
-                  release: str) -> list[str]:  # fmt: skip
+def node_problems(
+    node: dict[str, Any], pods: list[dict[str, Any]], need: dict[str, Any], pool: Any, release: str
+) -> list[str]:
     """Why `node` cannot take ranks that need `need` (resource -> amount) now; empty when it can.
     `pods`: the pods bound to the node (those of `release` itself do not count: a re-launch)."""
     problems = []
@@ -89,9 +90,11 @@ def node_problems(node: dict[str, Any], pods: list[dict[str, Any]], need: dict[s
         free = total - used[name]
         if free < amount:
             what = "GPUs" if name == GPU_RESOURCE else name
-            held = f"; held by {', '.join(holders[name][:3])}{' ...' if len(holders[name]) > 3 else ''}" if holders[
-                name
-            ] else ""
+            held = (
+                f"; held by {', '.join(holders[name][:3])}{' ...' if len(holders[name]) > 3 else ''}"
+                if holders[name]
+                else ""
+            )
             problems.append(f"{_fmt(free)} free {what} of {_fmt(total)}, the run needs {_fmt(amount)} there{held}")
     return problems
 
@@ -132,8 +135,9 @@ def check_nodes(api_client: Any, values: dict[str, Any], release: str) -> None:
         )
 
 
-def _stream(out: "queue.Queue[tuple[str, Any]]", stop: threading.Event, list_fn: Any, namespace: str,
-            selector: str) -> None:  # fmt: skip
+def _stream(
+    out: "queue.Queue[tuple[str, Any]]", stop: threading.Event, list_fn: Any, namespace: str, selector: str
+) -> None:
     while not stop.is_set():
         try:
             for kind, obj in kube.observe(list_fn, namespace, timeout_s=WATCH_S, label_selector=selector):
@@ -187,8 +191,9 @@ def wait_started(api_client: Any, values: dict[str, Any], namespace: str, releas
     return f"{len(waiting)} of {len(ranks)} ranks did not start within {timeout:g} s: {listed}"
 
 
-def _reasons(core: Any, namespace: str, selector: str, values: dict[str, Any], waiting: list[int],
-             groups: dict[str, list[int]]) -> dict[int, str]:  # fmt: skip
+def _reasons(
+    core: Any, namespace: str, selector: str, values: dict[str, Any], waiting: list[int], groups: dict[str, list[int]]
+) -> dict[int, str]:
     """Rank -> why it waits: its pod's scheduling message, else its Job's FailedCreate (quota), else none."""
     out: dict[int, str] = {}
     pods, _ = kube.list_all(core.list_namespaced_pod, namespace, label_selector=selector)

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from runner.aggregate import AggregateError, aggregate
+from runner.aggregate import aggregate
 
 COLUMNS = ("rank", "node", "status", "iterations", "p50_ms", "p90_ms", "p99_ms", "max_ms", "throughput", "start_ms")
 ALL = "all"
@@ -22,7 +22,7 @@ def total(records: list[dict[str, Any]]) -> dict[str, Any]:
     """The aggregate record of the ranks' results, or `{"status": "no aggregate", "error": why}`."""
     try:
         return aggregate([r["result"] for r in _ordered(records)])
-    except AggregateError as err:
+    except ValueError as err:  # AggregateError (not one run's records), or samples that do not decode
         return {"status": "no aggregate", "error": str(err)}
 
 

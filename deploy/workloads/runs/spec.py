@@ -13,6 +13,7 @@ from typing import Any
 from deploy.errors import ValuesError
 from deploy.platform.nodepools import GPU_RESOURCE, node_pools
 from deploy.platform.values import read_yaml
+from deploy.workloads.bench.sweep import policy_values, priority_classes
 
 SCHEMA_FILE = Path(__file__).with_name("run.schema.json")
 DEFAULTS: dict[str, Any] = {
@@ -93,8 +94,6 @@ def check_environment(spec: dict[str, Any], env_values: dict[str, Any], source: 
     """The pool's GPU type and the GPUs of each rank, or ValuesError: an unknown pool or priority class,
     more GPUs per node than a node of the pool has, requests above limits, or a whole run above the
     benchmarks namespace's quota (it could never start on all its ranks)."""
-    from deploy.workloads.bench.sweep import policy_values, priority_classes
-
     pools = node_pools(env_values)
     name = spec["nodePool"]
     if name not in pools:
@@ -166,8 +165,16 @@ def chart_values(spec: dict[str, Any], env_values: dict[str, Any], source: str) 
         ranks = list(range(n * per_node, (n + 1) * per_node))
         groups.append({"name": f"n{n}", "node": node, "indexes": ranks})
         units += [
-            {"index": r, "config": {"rank": r, "node": node, "nodePool": spec["nodePool"], "gpuType": gpu_type,
-                                    "gpuCount": gpus}}  # fmt: skip
+            {
+                "index": r,
+                "config": {
+                    "rank": r,
+                    "node": node,
+                    "nodePool": spec["nodePool"],
+                    "gpuType": gpu_type,
+                    "gpuCount": gpus,
+                },
+            }
             for r in ranks
         ]
     env_global = env_values.get("global") or {}

@@ -7,7 +7,6 @@ from deploy.workloads.runs import report
 from deploy.workloads.runs.placement import GROUP_LABEL, RUN_LABEL, check_nodes, wait_started
 from deploy.workloads.runs.spec import plan_run
 
-
 RUNS = Workload(
     name="run",
     title="run",
