@@ -21,7 +21,7 @@ from deploy.workloads.store import ResultStore, launched_values, save_values
 
 KWOK_NOTE = (
     "note: the local control plane's kwok nodes are fake: their pods run no container and leave no log, so no "
-    "result (`{name} run --here` runs the units on this machine; `cluster up --real-node POOL` adds a real node)."
+    "result (`{name} {launch} --here` runs the units on this machine; `cluster up --real-node POOL` adds a real node)."
 )
 
 
@@ -149,7 +149,7 @@ def _follow(cluster: Cluster, workload: Workload, values: Values, store: ResultS
                          values.get("backoffLimitPerIndex", 0))  # fmt: skip
     code = summary(tracker, name, store.path.parent, workload.title, workload.unit)
     if cluster.local and any(why.startswith("log unavailable") for why in tracker.reasons.values()):
-        console.print(KWOK_NOTE.format(name=workload.name), highlight=False, markup=False)
+        console.print(KWOK_NOTE.format(name=workload.name, launch=workload.launch), highlight=False, markup=False)
     return code
 
 
