@@ -9,7 +9,10 @@ import typer
 from deploy.commands import options as o
 from deploy.commands import workload as w
 from deploy.console import log
+from deploy.workloads import launch
 from deploy.workloads.release import with_sets
+from deploy.workloads.runs.placement import resolve_nodes
+from deploy.workloads.runs.spec import chart_values, load
 from deploy.workloads.runs.workload import RUNS
 from deploy.workloads.store import RESULTS, read_records
 
@@ -88,8 +91,14 @@ def start_cmd(
         failed = [r for r in RUNS.report.rows(records) if not str(r["status"]).startswith("ok")]
         raise typer.Exit(1 if failed else 0)
     env_values = w.environment(o.request_from(ctx, values=values_files))
-    values = with_sets(RUNS.plan(spec_file, env_values), list(sets or []))
-    w.launch_on_cluster(ctx, RUNS, values, env_values, do_follow, restart)
+    spec = load(spec_file)
+    if "nodeCount" in spec:  # every check that needs no cluster first, on stand-in node names
+        chart_values({**spec, "nodes": [f"node-{i}" for i in range(spec["nodeCount"])]}, env_values, str(spec_file))
+    cluster = w.cluster_of(o.request_from(ctx), env_values, release_namespace, timeout)
+    if "nodeCount" in spec:
+        spec = {**spec, "nodes": resolve_nodes(cluster, spec, env_values)}
+    values = with_sets(chart_values(spec, env_values, str(spec_file)), list(sets or []))
+    raise typer.Exit(launch.start(cluster, RUNS, values, do_follow=do_follow, restart=restart))
 
 
 w.add_commands(app, RUNS, delete_names=("stop", "delete"))

@@ -35,6 +35,7 @@ def write_spec(folder: Path, name: str, **fields: Any) -> Path:
         "startTimeoutSeconds": 60,
         **fields,
     }
+    spec = {k: v for k, v in spec.items() if v is not None}
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
@@ -164,3 +165,26 @@ def test_ranks_that_cannot_all_start_release_the_whole_run_with_the_reason(platf
     assert left == []  # the two ranks that did start hold no GPU any more
     listed = platform.cli("run", "status", "partial", "--env", "dev", "-o", "json")
     assert json.loads(listed.stdout) == []
+
+
+def test_a_count_of_nodes_is_chosen_among_those_that_can_take_the_ranks(platform, kubectl, tmp_path: Path) -> None:
+    taint = [*kubectl, "taint", "node", NODES[0], "maintenance=true:NoSchedule"]
+    subprocess.run(taint, check=True, capture_output=True)
+    try:
+        too_many = write_spec(tmp_path, "counted", nodes=None, nodeCount=2)
+        refused = platform.cli("run", "start", str(too_many), "--env", "dev", "-f", str(platform.values))
+        one = write_spec(tmp_path, "counted", nodes=None, nodeCount=1)
+        started = platform.cli(
+            "run", "start", str(one), "--env", "dev", "-f", str(platform.values), "--no-follow", *KEEP_RUNNING
+        )
+    finally:
+        subprocess.run([*taint[:-1], "maintenance=true:NoSchedule-"], check=True, capture_output=True)
+    message = " ".join(refused.stderr.split())
+    assert refused.returncode == 1, refused.stderr
+    assert "nodeCount 2 of pool gpu-optimized, but 1 of its 2 nodes can take their ranks now" in message
+    assert f"{NODES[0]}: tainted maintenance=true:NoSchedule" in message
+    assert started.returncode == 0, started.stderr
+    assert f"run counted: nodeCount 1 of pool gpu-optimized: {NODES[1]}" in " ".join(started.stderr.split())
+    assert {p["spec"]["nodeName"] for p in pods(kubectl, "counted")} == {NODES[1]}
+    assert platform.cli("run", "stop", "counted", "--env", "dev").returncode == 0
+    assert wait_gone(kubectl, "counted") == []

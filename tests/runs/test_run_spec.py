@@ -64,6 +64,8 @@ def test_the_example_becomes_one_group_per_node_and_one_unit_per_rank() -> None:
             r"resources.requests.cpu is above resources.limits.cpu",
         ),
         ({"ranksPerNode": 20}, r"its 40 ranks together ask for pods 40, more than the benchmarks namespace allows"),
+        ({"nodeCount": 2}, r"nodes and nodeCount: give one"),
+        ({"nodes": None, "nodeCount": 2}, r"nodeCount 2: the nodes are chosen on the cluster by `run start`"),
     ],
 )
 def test_bad_specs_are_refused_naming_the_key(tmp_path: Path, changes: dict, message: str) -> None:

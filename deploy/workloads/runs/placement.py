@@ -103,6 +103,48 @@ def _fmt(value: Any) -> str:
     return str(int(value)) if value == int(value) else f"{float(value):g}"
 
 
+def need_of(ranks: int, gpus_per_rank: int, requests: dict[str, Any]) -> dict[str, Any]:
+    """What `ranks` ranks ask of their node."""
+    return {
+        GPU_RESOURCE: gpus_per_rank * ranks,
+        "cpu": _quantity(requests["cpu"]) * ranks,
+        "memory": _quantity(requests["memory"]) * ranks,
+    }
+
+
+def _problems_of(core: Any, node: dict[str, Any], need: dict[str, Any], pool: Any, release: str) -> list[str]:
+    name = kube.get(node, "metadata", "name")
+    pods, _ = kube.list_all(core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={name}")
+    return node_problems(node, pods, need, pool, release)
+
+
+def choose_nodes(api_client: Any, pool: Any, count: int, need: dict[str, Any], run: str, release: str) -> list[str]:
+    """`count` nodes of `pool` that can take `need` each now, first by name; PlacementError naming why the
+    others cannot when fewer can."""
+    from kubernetes import client
+
+    from deploy.errors import PlacementError
+
+    core = client.CoreV1Api(api_client)
+    selector = ",".join(f"{k}={v}" for k, v in sorted(pool.labels.items()))
+    nodes, _ = kube.list_all(core.list_node, label_selector=selector)
+    fit, unfit = [], []
+    for node in sorted(nodes, key=lambda n: kube.get(n, "metadata", "name")):
+        name = kube.get(node, "metadata", "name")
+        problems = _problems_of(core, node, need, pool, release)
+        if problems:
+            unfit.append(f"{name}: {'; '.join(problems)}")
+        else:
+            fit.append(name)
+    if len(fit) < count:
+        others = f" ({'; '.join(unfit)})" if unfit else ""
+        raise PlacementError(
+            f"run {run} refused before anything was applied: nodeCount {count} of pool {pool.name}, but "
+            f"{len(fit)} of its {len(nodes)} nodes can take their ranks now{others}."
+        )
+    return fit[:count]
+
+
 def check_nodes(api_client: Any, values: dict[str, Any], release: str) -> None:
     """Refuse (PlacementError, nothing applied) a run whose named nodes cannot all take their ranks now."""
     from kubernetes import client
@@ -111,22 +153,15 @@ def check_nodes(api_client: Any, values: dict[str, Any], release: str) -> None:
 
     core = client.CoreV1Api(api_client)
     pool = node_pools(values)[values["nodePool"]]
-    requests = values["resources"]["requests"]
     refused = []
     for group in values["groups"]:
-        name, ranks = group["node"], len(group["indexes"])
-        need = {
-            GPU_RESOURCE: values["gpusPerRank"] * ranks,
-            "cpu": _quantity(requests["cpu"]) * ranks,
-            "memory": _quantity(requests["memory"]) * ranks,
-        }
+        name = group["node"]
+        need = need_of(len(group["indexes"]), values["gpusPerRank"], values["resources"]["requests"])
         found, _ = kube.list_all(core.list_node, field_selector=f"metadata.name={name}")
         if not found:
             refused.append(f"{name}: no such node")
             continue
-        node = found[0]
-        pods, _ = kube.list_all(core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={name}")
-        for problem in node_problems(node, pods, need, pool, release):
+        for problem in _problems_of(core, found[0], need, pool, release):
             refused.append(f"{name}: {problem}")
     if refused:
         raise PlacementError(
@@ -221,3 +256,25 @@ def _reasons(
     for rank in waiting:
         out.setdefault(rank, "no pod created yet")
     return out
+
+
+def resolve_nodes(cluster: Any, spec: dict[str, Any], env_values: dict[str, Any]) -> list[str]:
+    """The nodes of a spec that gives `nodeCount` (`cluster`: deploy.workloads.launch.Cluster): those of
+    the launch still installed (picked up again: its ranks hold those nodes), else chosen now."""
+    from deploy.console import log
+    from deploy.workloads import release
+    from deploy.workloads.runs.spec import gpus_per_rank
+    from deploy.workloads.runs.workload import RUNS
+    from deploy.workloads.store import launched_values
+
+    name, count = spec["name"], spec["nodeCount"]
+    prior = launched_values(RUNS.folder(cluster.runs_root, name))
+    if prior is not None and release.installed(cluster.helm, RUNS, name, cluster.release_namespace):
+        nodes = [g["node"] for g in prior["groups"]]
+        if len(nodes) == count:
+            return nodes
+    pool = node_pools(env_values)[spec["nodePool"]]
+    need = need_of(spec["ranksPerNode"], gpus_per_rank(spec, pool), spec["resources"]["requests"])
+    nodes = choose_nodes(cluster.api_client, pool, count, need, name, RUNS.release(name))
+    log(f"run {name}: nodeCount {count} of pool {pool.name}: {', '.join(nodes)}")
+    return nodes

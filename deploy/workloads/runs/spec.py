@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy.errors import ValuesError
-from deploy.platform.nodepools import GPU_RESOURCE, node_pools
+from deploy.platform.nodepools import GPU_RESOURCE, NodePool, node_pools
 from deploy.platform.values import read_yaml
 from deploy.workloads.bench.sweep import policy_values, priority_classes
 
@@ -67,10 +67,16 @@ def load(path: Path) -> dict[str, Any]:
     from runner import kinds  # no torch: the registry imports a kind's module only to run it
 
     spec = validate(read_yaml(path), str(path))
+    if "nodes" in spec and "nodeCount" in spec:
+        raise ValuesError(f"run spec {path}: nodes and nodeCount: give one (nodes by name, or how many of nodePool).")
     mode = kinds.mode(spec["kind"])
     if spec.get("mode", mode) != mode:
         raise ValuesError(f"run spec {path}: mode {spec['mode']!r}: kind {spec['kind']} runs {mode}.")
     return {**DEFAULTS, "mode": mode, **spec}
+
+
+def gpus_per_rank(spec: dict[str, Any], pool: NodePool) -> int:
+    return spec.get("gpusPerRank", 1 if pool.gpu_count else 0)
 
 
 def world_size(spec: dict[str, Any], source: str) -> int:
@@ -102,7 +108,7 @@ def check_environment(spec: dict[str, Any], env_values: dict[str, Any], source: 
             f"(known: {', '.join(sorted(pools))})."
         )
     pool = pools[name]
-    gpus = spec.get("gpusPerRank", 1 if pool.gpu_count else 0)
+    gpus = gpus_per_rank(spec, pool)
     per_node = gpus * spec["ranksPerNode"]
     if per_node > pool.gpu_count:
         raise ValuesError(
@@ -152,6 +158,11 @@ def _check_quota(spec: dict[str, Any], gpus: int, env_values: dict[str, Any], so
 def chart_values(spec: dict[str, Any], env_values: dict[str, Any], source: str) -> dict[str, Any]:
     """Values of charts/run for this spec in this environment: one group per named node, rank 0 the
     first node's first rank."""
+    if "nodes" not in spec and "nodeCount" in spec:
+        raise ValuesError(
+            f"run spec {source}: nodeCount {spec['nodeCount']}: the nodes are chosen on the cluster by `run start` "
+            "(placement.choose_nodes); name them in `nodes` to plan the run without one."
+        )
     if "nodes" not in spec:
         raise ValuesError(
             f"run spec {source}: no `nodes`: a run on a cluster is pinned to named nodes (add `nodes` and "
