@@ -55,7 +55,8 @@ def rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append(_row(r["config"], r.get("node") or "", r["result"], offset))
     agg = total(records)
     nodes = sorted({r.get("node") or "" for r in ordered} - {""})
-    out.append(_row(ALL, f"{len(nodes)} nodes" if nodes else "", agg, agg.get("start_skew_ms")))
+    where = f"{len(nodes)} node{'s' if len(nodes) > 1 else ''}" if nodes else ""
+    out.append(_row(ALL, where, agg, agg.get("start_skew_ms")))
     return out
 
 
