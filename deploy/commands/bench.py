@@ -47,18 +47,11 @@ CLUSTER_ONLY = ("context", "kubeconfig", "local", "release_namespace", "timeout"
 HERE_ONLY = ("device", "runners")  # (`runners` is --parallel: `parallel` would reach the Request as the deploy's)
 
 
-def _given(ctx: typer.Context, names: tuple[str, ...]) -> list[str]:
-    """The options among `names` that the command line set (defaults do not count)."""
-    flags = {p.name: "/".join([p.opts[0], *p.secondary_opts[:1]]) for p in ctx.command.params if p.name}
-    source = ctx.get_parameter_source
-    return [flags[n] for n in names if getattr(source(n), "name", "") == "COMMANDLINE"]
-
-
 def _check_options(ctx: typer.Context, here: bool) -> None:
-    if here and (given := _given(ctx, CLUSTER_ONLY)):
+    if here and (given := w.given(ctx, CLUSTER_ONLY)):
         raise typer.BadParameter(f"--here runs the sweep on this machine without a cluster, so it takes no "
                                  f"{', '.join(given)}.")  # fmt: skip
-    if not here and (given := _given(ctx, HERE_ONLY)):
+    if not here and (given := w.given(ctx, HERE_ONLY)):
         raise typer.BadParameter(
             f"{', '.join(given)}: only with --here (on a cluster, the sweep's parallelism and its pods' GPUs decide)."
         )

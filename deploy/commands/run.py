@@ -38,13 +38,11 @@ HERE_ONLY = ("ranks", "here_timeout")
 
 
 def _check_options(ctx: typer.Context, here: bool) -> None:
-    from deploy.commands.bench import _given
-
-    if here and (given := _given(ctx, CLUSTER_ONLY)):
+    if here and (given := w.given(ctx, CLUSTER_ONLY)):
         raise typer.BadParameter(
             f"--here runs the ranks on this machine without a cluster, so it takes no {', '.join(given)}."
         )
-    if not here and (given := _given(ctx, HERE_ONLY)):
+    if not here and (given := w.given(ctx, HERE_ONLY)):
         raise typer.BadParameter(
             f"{', '.join(given)}: only with --here (on a cluster, the spec's nodes and ranksPerNode decide)."
         )

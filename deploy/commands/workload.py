@@ -30,6 +30,13 @@ Restart = Annotated[
 ]
 
 
+def given(ctx: typer.Context, names: tuple[str, ...]) -> list[str]:
+    """The options among `names` that the command line set (defaults do not count)."""
+    flags = {p.name: "/".join([p.opts[0], *p.secondary_opts[:1]]) for p in ctx.command.params if p.name}
+    source = ctx.get_parameter_source
+    return [flags[n] for n in names if getattr(source(n), "name", "") == "COMMANDLINE"]
+
+
 def environment(req: Request) -> Values:
     """The environment's merged values (files and schemas only, no cluster), without the command's --set
     (those are the workload chart's)."""
