@@ -15,7 +15,7 @@ import pytest
 
 from deploy.errors import DeviceError
 from deploy.paths import REPO
-from deploy.workloads.bench.device import Device, place
+from deploy.workloads.bench.device import Device, choose_devices
 from deploy.workloads.bench.onhost import RETRY, LocalRun, LocalSweep, judge
 from deploy.workloads.store import ResultStore, read_records
 from deploy.workloads.tracker import DONE, FAILED, Tracker
@@ -127,10 +127,10 @@ def test_ctrl_c_stops_the_runners_and_keeps_the_results(tmp_path: Path) -> None:
 def test_local_takes_no_cluster_option(tmp_path: Path) -> None:
     for extra in (["--kubeconfig", "x"], ["--local"], ["--context", "ctx"]):
         done = cli(tmp_path, "bench", "run", str(SWEEP), "--here", "--device", "cpu", *extra)
-        assert done.returncode == 2, done.stderr
+        assert done.returncode == 64, done.stderr  # usage error (EX_USAGE)
         assert f"takes no {extra[0]}" in done.stderr
     done = cli(tmp_path, "bench", "run", str(SWEEP), "--parallel", "2")
-    assert done.returncode == 2 and "only with --here" in done.stderr
+    assert done.returncode == 64 and "only with --here" in done.stderr
     assert not list(tmp_path.iterdir())
 
 
@@ -141,7 +141,7 @@ def test_device_auto_refuses_gpu_configs_without_cuda_before_running(tmp_path: P
     kept.parent.mkdir()
     kept.write_text('{"config": 0}\n')
     done = cli(tmp_path, "bench", "run", str(SWEEP), "--here")
-    assert done.returncode == 2, done.stderr
+    assert done.returncode == 64, done.stderr  # DeviceError: a usage error
     assert "torch sees no CUDA device" in done.stderr and "--device cpu" in done.stderr
     assert kept.read_text() == '{"config": 0}\n'  # the previous launch's results are untouched
     assert sorted(p.name for p in kept.parent.iterdir()) == ["results.jsonl"]
@@ -159,15 +159,15 @@ def test_judge_follows_the_chart_failure_policy() -> None:
 
 def test_place_devices() -> None:
     configs = {0: {"gpuType": "nvidia-t4", "gpuCount": 1}, 1: {"gpuType": "", "gpuCount": 0}}
-    cpu = place(configs, Device.cpu)
+    cpu = choose_devices(configs, Device.cpu)
     assert cpu.devices == {0: "cpu", 1: "cpu"} and cpu.configs[0] == {"gpuType": "nvidia-t4"}
     assert cpu.warning and "1 of 2 configs ask for GPUs (gpuType nvidia-t4)" in cpu.warning
-    assert place(configs, Device.auto, cuda=1).devices == {0: "cuda", 1: "cpu"}
-    assert place({1: configs[1]}, Device.auto, cuda=0).devices == {1: "cpu"}
+    assert choose_devices(configs, Device.auto, cuda=1).devices == {0: "cuda", 1: "cpu"}
+    assert choose_devices({1: configs[1]}, Device.auto, cuda=0).devices == {1: "cpu"}
     with pytest.raises(DeviceError, match="--device cpu"):
-        place(configs, Device.auto, cuda=0)
+        choose_devices(configs, Device.auto, cuda=0)
     with pytest.raises(DeviceError, match="--device cuda, but"):
-        place(configs, Device.cuda, cuda=0)
+        choose_devices(configs, Device.cuda, cuda=0)
 
 
 def _has_cuda() -> bool:
