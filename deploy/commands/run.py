@@ -90,12 +90,13 @@ def start_cmd(
         raise typer.Exit(1 if failed else 0)
     env_values = w.environment(o.request_from(ctx, values=values_files))
     spec = load(spec_file)
-    if "nodeCount" in spec:  # every check that needs no cluster first, on stand-in node names
-        chart_values({**spec, "nodes": [f"node-{i}" for i in range(spec["nodeCount"])]}, env_values, str(spec_file))
+    # Every check that needs no cluster before connecting (a nodeCount's nodes stand in by placeholder names).
+    stand_in = {"nodes": [f"node-{i}" for i in range(spec["nodeCount"])]} if "nodeCount" in spec else {}
+    values = with_sets(chart_values({**spec, **stand_in}, env_values, str(spec_file)), list(sets or []))
     cluster = w.cluster_of(o.request_from(ctx), env_values, release_namespace, timeout)
-    if "nodeCount" in spec:
+    if stand_in:
         spec = {**spec, "nodes": resolve_nodes(cluster, spec, env_values)}
-    values = with_sets(chart_values(spec, env_values, str(spec_file)), list(sets or []))
+        values = with_sets(chart_values(spec, env_values, str(spec_file)), list(sets or []))
     raise typer.Exit(launch.start(cluster, RUNS, values, do_follow=do_follow, restart=restart))
 
 

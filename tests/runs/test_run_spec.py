@@ -123,3 +123,17 @@ def test_records_that_are_not_one_run_report_why_there_is_no_aggregate() -> None
     del lone["result"]["rank"]
     [row, total] = report.rows([lone])
     assert row["rank"] == 0 and total["status"].startswith("no aggregate: record 0 has no rank")
+
+
+def test_a_bad_spec_is_refused_before_any_cluster_is_touched(tmp_path: Path) -> None:
+    """The plan's refusal comes first: with a kubeconfig that does not exist, a connection would fail
+    otherwise (and without one, the local control plane would be started)."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "tests" / "bench"))
+    from bench_cli import cli
+
+    spec_file = REPO / "examples" / "runs" / "latency-t4-nodes.yaml"
+    done = cli(tmp_path / "no-such-kubeconfig", tmp_path, "run", "start", str(spec_file), "--env", "dev")
+    assert done.returncode == 5, done.stderr
+    assert "the run could only start in part" in " ".join(done.stderr.split())
