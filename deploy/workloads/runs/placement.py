@@ -38,13 +38,12 @@ def _requests(pod: dict[str, Any]) -> dict[str, Any]:
     return total
 
 
-def _tolerated(taint: dict[str, Any], tolerations: list[dict[str, Any]]) -> bool:
+def _tolerated(taint: dict[str, Any], pool_taints: list[dict[str, Any]]) -> bool:
+    """The ranks tolerate exactly their pool's taints (charts/run: platform-lib.scheduling)."""
     if taint.get("effect") not in ("NoSchedule", "NoExecute"):
         return True  # PreferNoSchedule never keeps a pod off
-    return any(
-        t["key"] == taint.get("key") and t.get("value", "") == taint.get("value", "") and t["effect"] == taint["effect"]
-        for t in tolerations
-    )
+    same = ("key", "value", "effect")
+    return any(all(t.get(k, "") == taint.get(k, "") for k in same) for t in pool_taints)
 
 
 def node_problems(
@@ -66,7 +65,7 @@ def node_problems(
             f"not a node of pool {pool.name} (lacks its labels {', '.join(f'{k}={v}' for k, v in missing.items())})"
         )
     for taint in kube.get(node, "spec", "taints", default=[]) or []:
-        if not _tolerated(taint, pool.tolerations()):
+        if not _tolerated(taint, pool.taints):
             problems.append(
                 f"tainted {taint.get('key')}={taint.get('value', '')}:{taint.get('effect')}, which the run does not "
                 f"tolerate (pool {pool.name} tolerates only its own taints)"
