@@ -95,7 +95,12 @@ def _admit(cluster: Cluster, workload: Workload, values: Values, namespace: str)
     """All or nothing: when the workload's admit check says no, the release goes at once (no unit of it
     keeps holding resources) and the launch fails with the reason."""
     name = workload.run_name(values)
-    why = workload.admit(cluster.api_client, values, namespace, workload.release(name))  # type: ignore[misc]
+    try:
+        why = workload.admit(cluster.api_client, values, namespace, workload.release(name))  # type: ignore[misc]
+    except KeyboardInterrupt:  # stopped while it waited: a partial launch must not keep what it holds
+        release.uninstall(cluster.helm, workload, name, cluster.release_namespace, cluster.timeout)
+        log(f"interrupted before every {workload.unit} had started: uninstalled {workload.release(name)}")
+        raise
     if why is None:
         return
     release.uninstall(cluster.helm, workload, name, cluster.release_namespace, cluster.timeout)
