@@ -87,6 +87,6 @@ def test_a_config_the_runner_refuses_fails_every_rank_with_its_reason(tmp_path: 
 def test_cluster_options_are_refused_with_here(tmp_path: Path) -> None:
     spec = _spec(tmp_path, "opts", "model-latency", TINY)
     done = cli(None, tmp_path, "run", "start", str(spec), "--here", "--local")
-    assert done.returncode == 2 and "--here runs the ranks on this machine without a cluster" in done.stderr
+    assert done.returncode == 64 and "--here runs the ranks on this machine without a cluster" in done.stderr
     done = cli(None, tmp_path, "run", "start", str(spec), "--ranks", "2")
-    assert done.returncode == 2 and "--ranks: only with --here" in done.stderr
+    assert done.returncode == 64 and "--ranks: only with --here" in done.stderr
