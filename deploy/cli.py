@@ -32,6 +32,7 @@ COMMANDS = {
     "cluster": ("deploy.commands.cluster", "app"),
     "bench": ("deploy.commands.bench", "app"),
     "load": ("deploy.commands.load", "app"),
+    "run": ("deploy.commands.run", "app"),
     "images": ("deploy.commands.images", "app"),
 }
 

@@ -101,3 +101,10 @@ class InterruptedByUser(DeployError):
     """Ctrl-C: the message says what was applied, what was interrupted and what did not start."""
 
     exit_code = 130
+
+
+class PlacementError(DeployError):
+    """A run's ranks cannot all start: a named node was refused before anything was applied, or the
+    ranks did not all start within the start timeout and the whole run was released."""
+
+    exit_code = 1

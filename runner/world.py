@@ -1,7 +1,8 @@
 """Who this process is in a multi-rank run, and its rendezvous with the other ranks.
 
 Identity comes from the environment as a Kubernetes Indexed Job and a headless Service give it:
-RANK (else JOB_COMPLETION_INDEX), WORLD_SIZE, and MASTER_ADDR/MASTER_PORT, rank 0's stable DNS
+RANK (else KAIML_RANK_OFFSET + JOB_COMPLETION_INDEX: charts/run gives each node its own Indexed Job
+whose first rank is the offset), WORLD_SIZE, and MASTER_ADDR/MASTER_PORT, rank 0's stable DNS
 name in the cluster (`<job>-0.<service>`) or 127.0.0.1 on one machine (`python -m runner.ranks`).
 Without WORLD_SIZE the run is a single one and nothing here touches the network.
 
@@ -50,8 +51,11 @@ def from_env(env: dict[str, str] | None = None) -> World | None:
     if not env.get("WORLD_SIZE", "").strip():
         return None
     size = _int_env(env, "WORLD_SIZE", 1)
-    rank_var = "RANK" if env.get("RANK", "").strip() else "JOB_COMPLETION_INDEX"
-    rank = _int_env(env, rank_var, 0, size - 1)
+    if env.get("RANK", "").strip():
+        rank = _int_env(env, "RANK", 0, size - 1)
+    else:
+        offset = _int_env(env, "KAIML_RANK_OFFSET", 0, size - 1) if env.get("KAIML_RANK_OFFSET", "").strip() else 0
+        rank = offset + _int_env(env, "JOB_COMPLETION_INDEX", 0, size - 1 - offset)
     port = _int_env(env, "MASTER_PORT", 1, 65535) if env.get("MASTER_PORT", "").strip() else DEFAULT_PORT
     timeout = env.get("KAIML_RENDEZVOUS_TIMEOUT_S", "").strip()
     try:
@@ -60,6 +64,23 @@ def from_env(env: dict[str, str] | None = None) -> World | None:
         raise ConfigError("KAIML_RENDEZVOUS_TIMEOUT_S", f"must be a number of seconds, not {timeout!r}") from None
     addr = env.get("MASTER_ADDR", "").strip() or "127.0.0.1"
     return World(rank=rank, size=size, master_addr=addr, master_port=port, timeout_s=timeout_s)
+
+
+def wait_resolvable(host: str, timeout_s: float, pause_s: float = 0.2) -> None:
+    """Until `host` resolves: in a cluster rank 0's DNS name (a headless Service's record) appears a
+    moment after its pod is created, and a rank that starts first must not fail on it."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            socket.getaddrinfo(host, None)
+            return
+        except OSError as e:
+            if time.monotonic() >= deadline:
+                raise RunnerError(f"rendezvous: {host} did not resolve within {timeout_s:g} s ({e})") from e
+            time.sleep(pause_s)
 
 
 class Session:
@@ -87,6 +108,8 @@ class Session:
             from torch.distributed import TCPStore
 
             w = self.world
+            if w.rank != 0:
+                wait_resolvable(w.master_addr, w.timeout_s)
             try:
                 self._store = TCPStore(
                     w.master_addr,
@@ -143,13 +166,16 @@ class Session:
             )
         backend = "nccl" if device.type == "cuda" else "gloo"
         if not self._group:
+            # device_id (torch >= 2.3) binds the group to the rank's GPU; the runner image's Debian torch
+            # 1.13 has no such parameter, and a CPU group needs none.
+            bind = {"device_id": device} if device.type == "cuda" else {}
             dist.init_process_group(
                 backend,
                 store=dist.PrefixStore("pg", self.store()),
                 rank=self.rank,
                 world_size=self.size,
                 timeout=timedelta(seconds=self.world.timeout_s),
-                device_id=device if device.type == "cuda" else None,
+                **bind,
             )
             self._group = True
         return backend

@@ -63,8 +63,9 @@ def launch_on_cluster(
     raise typer.Exit(launch.start(cluster, workload, values, do_follow=do_follow, restart=restart))
 
 
-def add_commands(app: typer.Typer, workload: Workload) -> None:
-    """`follow`, `status`, `results` and `delete` of `workload` on `app`."""
+def add_commands(app: typer.Typer, workload: Workload, delete_names: tuple[str, ...] = ("delete",)) -> None:
+    """`follow`, `status`, `results` and `delete` of `workload` on `app`; `delete_names`: the names the
+    delete command goes by (`run stop`), the first one listed in --help, the others hidden."""
     run_arg = Annotated[str, typer.Argument(help=f"The {workload.title}'s name (its file's `name`).", metavar="NAME")]
     folder = f"runs/{workload.name}-<name>"
 
@@ -146,7 +147,6 @@ def add_commands(app: typer.Typer, workload: Workload) -> None:
 
     results_cmd.__doc__ = f"The {workload.title}'s results ({folder}/{RESULTS})."
 
-    @app.command("delete")
     def delete_cmd(
         ctx: typer.Context,
         name: run_arg,
@@ -165,6 +165,8 @@ def add_commands(app: typer.Typer, workload: Workload) -> None:
             log(f"no release {workload.release(name)} in {release_namespace}")
 
     delete_cmd.__doc__ = f"Uninstall the {workload.title}'s release (its Jobs and pods go); {folder}/ is kept."
+    for n, name in enumerate(delete_names):
+        app.command(name, hidden=n > 0)(delete_cmd)
 
 
 def show(workload: Workload, name: str, records: list[dict[str, Any]], fmt: str, plot: Path | None) -> None:

@@ -57,10 +57,15 @@ class Workload:
     name_key: str = "run"  # values[name_key]["name"] is the run's name
     units_key: str = "units"
     parse: Callable[[str], dict[str, Any] | None] = runner_result
+    launch: str = "run"  # its launch command (`bench run`, `run start`), as messages name it
     rerun_lost: bool = True  # a unit whose result went with its pod runs again (not for ranks of one run)
-    # Before the release is first installed: a check against the cluster (API client, values) that raises
-    # a DeployError to refuse the launch with nothing applied.
-    check: Callable[[Any, Values], None] | None = None
+    # Before the first install: (API client, chart values, release) -> raises a DeployError when the cluster
+    # cannot take the launch (a namespace it does not own, nodes without room); nothing is applied.
+    preflight: Callable[[Any, Values, str], None] | None = None
+    # All or nothing, for workloads whose units must run together (the ranks of a run): after the install,
+    # (API client, chart values, namespace, release) -> None when the launch may go on, else why not; the
+    # release is then uninstalled at once.
+    admit: Callable[[Any, Values, str, str], str | None] | None = None
     # Uninstall the release once following ends (done, failed or interrupted): a run whose objects,
     # namespace included, live only while it runs. Not after --no-follow: `follow` or `delete` ends it.
     remove_after_follow: bool = False

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy.console import console, log
-from deploy.errors import PlanError
+from deploy.errors import PlacementError, PlanError
 from deploy.kube.helm import Helm
 from deploy.workloads import release
 from deploy.workloads.follow import Followed, follow
@@ -21,7 +21,7 @@ from deploy.workloads.store import ResultStore, launched_values, save_values
 
 KWOK_NOTE = (
     "note: the local control plane's kwok nodes are fake: their pods run no container and leave no log, so no "
-    "result (`{name} run --here` runs the units on this machine; `cluster up --real-node POOL` adds a real node)."
+    "result (`{name} {launch} --here` runs the units on this machine; `cluster up --real-node POOL` adds a real node)."
 )
 
 
@@ -74,18 +74,40 @@ def start(cluster: Cluster, workload: Workload, values: Values, *, do_follow: bo
             "picking it up")  # fmt: skip
         values = prior  # with its re-run groups
     namespace = workload.namespace(values, cluster.release_namespace)
-    if not is_installed and workload.check is not None:
-        workload.check(cluster.api_client, values)
+    fresh = not is_installed
+    if fresh and workload.preflight is not None:
+        workload.preflight(cluster.api_client, values, workload.release(name))
     save_values(folder, values)
     if not is_installed or values is not prior:
         release.install(cluster.helm, workload, _chart(cluster, workload), values, cluster.release_namespace,
                         cluster.timeout)  # fmt: skip
         log(f"installed {workload.release(name)}: {len(workload.units(values))} {workload.unit}s in "
             f"{len(values['groups'])} Jobs, namespace {namespace}")  # fmt: skip
+    if fresh and workload.admit is not None:
+        _admit(cluster, workload, values, namespace)
     if not do_follow:
         log(f"not following: `{workload.name} follow {name}` picks it up, `{workload.name} status {name}` shows it")
         return 0
     return _follow(cluster, workload, values, store)
+
+
+def _admit(cluster: Cluster, workload: Workload, values: Values, namespace: str) -> None:
+    """All or nothing: when the workload's admit check says no, the release goes at once (no unit of it
+    keeps holding resources) and the launch fails with the reason."""
+    name = workload.run_name(values)
+    try:
+        why = workload.admit(cluster.api_client, values, namespace, workload.release(name))  # type: ignore[misc]
+    except KeyboardInterrupt:  # stopped while it waited: a partial launch must not keep what it holds
+        release.uninstall(cluster.helm, workload, name, cluster.release_namespace, cluster.timeout)
+        log(f"interrupted before every {workload.unit} had started: uninstalled {workload.release(name)}")
+        raise
+    if why is None:
+        return
+    release.uninstall(cluster.helm, workload, name, cluster.release_namespace, cluster.timeout)
+    raise PlacementError(
+        f"{workload.title} {name} released: {why}. Nothing of it is left running (uninstalled "
+        f"{workload.release(name)}); `{workload.name} {workload.launch}` launches it again."
+    )
 
 
 def follow_again(cluster: Cluster, workload: Workload, name: str) -> int:
@@ -96,7 +118,7 @@ def follow_again(cluster: Cluster, workload: Workload, name: str) -> int:
     if values is None:
         raise PlanError(
             f"no {workload.title} {name} was launched from here ({folder} has no values.json): "
-            f"`{workload.name} run` launches one."
+            f"`{workload.name} {workload.launch}` launches one."
         )
     if not release.installed(cluster.helm, workload, name, cluster.release_namespace):
         raise PlanError(
@@ -143,7 +165,7 @@ def _follow_run(cluster: Cluster, workload: Workload, values: Values, store: Res
                          values.get("backoffLimitPerIndex", 0))  # fmt: skip
     code = summary(tracker, name, store.path.parent, workload.title, workload.unit)
     if cluster.local and any(why.startswith("log unavailable") for why in tracker.reasons.values()):
-        console.print(KWOK_NOTE.format(name=workload.name), highlight=False, markup=False)
+        console.print(KWOK_NOTE.format(name=workload.name, launch=workload.launch), highlight=False, markup=False)
     return code
 
 

@@ -159,7 +159,7 @@ def test_a_run_spec_whose_mode_does_not_match_its_kind_is_refused(tmp_path: Path
 
 
 def test_example_run_specs_load_and_match_the_schema() -> None:
-    schema = json.loads((REPO / "deploy" / "run.schema.json").read_text())
+    schema = json.loads((REPO / "deploy" / "workloads" / "runs" / "run.schema.json").read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
     specs = sorted((REPO / "examples" / "runs").glob("*.yaml"))

@@ -9,7 +9,7 @@ import pytest
 from torch.distributed import TCPStore
 
 from runner import barrier, world
-from runner.errors import ConfigError
+from runner.errors import ConfigError, RunnerError
 from runner.ranks import free_port
 
 
@@ -29,6 +29,8 @@ def test_identity_as_an_indexed_job_gives_it() -> None:
     assert w == world.World(rank=2, size=4, master_addr="bench-0.bench", master_port=29400)
     # RANK wins over the completion index; defaults: loopback, 29500
     assert world.from_env({"WORLD_SIZE": "2", "RANK": "1", "JOB_COMPLETION_INDEX": "0"}) == world.World(1, 2)
+    # charts/run: one Indexed Job per node, each starting at its node's first rank
+    assert world.from_env({"WORLD_SIZE": "4", "KAIML_RANK_OFFSET": "2", "JOB_COMPLETION_INDEX": "1"}).rank == 3
 
 
 @pytest.mark.parametrize(
@@ -38,6 +40,8 @@ def test_identity_as_an_indexed_job_gives_it() -> None:
         ({"WORLD_SIZE": "two", "RANK": "0"}, "WORLD_SIZE"),
         ({"WORLD_SIZE": "2"}, "JOB_COMPLETION_INDEX"),
         ({"WORLD_SIZE": "2", "RANK": "2"}, "RANK"),
+        ({"WORLD_SIZE": "4", "KAIML_RANK_OFFSET": "2", "JOB_COMPLETION_INDEX": "2"}, "JOB_COMPLETION_INDEX"),
+        ({"WORLD_SIZE": "4", "KAIML_RANK_OFFSET": "-1", "JOB_COMPLETION_INDEX": "0"}, "KAIML_RANK_OFFSET"),
         ({"WORLD_SIZE": "2", "RANK": "0", "MASTER_PORT": "70000"}, "MASTER_PORT"),
         ({"WORLD_SIZE": "2", "RANK": "0", "KAIML_RENDEZVOUS_TIMEOUT_S": "soon"}, "KAIML_RENDEZVOUS_TIMEOUT_S"),
     ],
@@ -81,3 +85,11 @@ def test_lead_time_from_the_environment() -> None:
     assert barrier.lead_ns({}) == 200_000_000
     assert barrier.lead_ns({"KAIML_START_LEAD_MS": "750"}) == 750_000_000
     assert barrier.lead_ns({"KAIML_START_LEAD_MS": "x"}) == 200_000_000
+
+
+def test_a_rank_waits_for_rank_zeros_name_to_resolve_then_gives_up_naming_it() -> None:
+    world.wait_resolvable("localhost", 1.0)  # resolves at once
+    started = time.monotonic()
+    with pytest.raises(RunnerError, match=r"rendezvous: no-such-rank\.invalid did not resolve within 0.5 s"):
+        world.wait_resolvable("no-such-rank.invalid", 0.5, pause_s=0.05)
+    assert time.monotonic() - started >= 0.5

@@ -12,7 +12,7 @@ from loadgen.export import find_result
 OWNER_LABEL = "kai-ml.io/load-run"
 
 
-def check_namespace(api_client: Any, values: Values) -> None:
+def check_namespace(api_client: Any, values: Values, release: str) -> None:
     """Refuse a namespace that exists and is not this run's: a run deletes its namespace afterwards."""
     from kubernetes import client
     from kubernetes.client.rest import ApiException
@@ -49,6 +49,6 @@ LOAD = Workload(
     container="loadgen",
     parse=_parse,
     rerun_lost=False,  # a lost result means a lost run: running the load again is the user's call
-    check=check_namespace,
+    preflight=check_namespace,
     remove_after_follow=True,
 )

@@ -1,0 +1,215 @@
+"""Run specs (examples/runs/*.yaml): a benchmark on several ranks at once, validated and turned into the
+values of charts/run (one Indexed Job per named node, a headless Service for the rendezvous).
+
+Pure functions of the spec and the environment's values, so a bad spec is refused before anything is
+applied, with the file, the key and the rule named. What depends on the cluster's state now (a named
+node's free GPUs, taints, readiness) is checked by placement.py just before the install."""
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from deploy.errors import ValuesError
+from deploy.platform.nodepools import GPU_RESOURCE, NodePool, node_pools
+from deploy.platform.values import read_yaml
+from deploy.workloads.bench.sweep import policy_values, priority_classes
+
+SCHEMA_FILE = Path(__file__).with_name("run.schema.json")
+DEFAULTS: dict[str, Any] = {
+    "ranksPerNode": 1,
+    "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
+    "priorityClassName": "high-priority-batch",
+    "startTimeoutSeconds": 300,
+    "ttlSecondsAfterFinished": 3600,
+}
+
+
+@cache
+def schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_FILE.read_text())
+
+
+def _key(path: list[Any]) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def validate(doc: Any, source: str) -> dict[str, Any]:
+    """The spec, or ValuesError naming the file, the key and the rule of each violation (5 at most)."""
+    import jsonschema
+
+    if not isinstance(doc, dict):
+        raise ValuesError(f"run spec {source}: the top level must be a mapping, not {type(doc).__name__}.")
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if not errors:
+        return doc
+    lines = []
+    for err in errors[:5]:
+        path = list(err.absolute_path)
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            path += [k for k in err.instance if k not in (err.schema.get("properties") or {})][:1]
+            rule = "unknown key (the run schema allows no other keys here: a typo?)"
+        elif err.validator in ("required", "dependentRequired"):
+            rule = err.message
+        else:
+            rule = f"{err.message} (rule: {err.validator}: {json.dumps(err.validator_value)[:100]})"
+        lines.append(f"{_key(path) or '(top level)'}: {rule}")
+    more = f" ...and {len(errors) - 5} more." if len(errors) > 5 else ""
+    raise ValuesError(f"run spec {source} breaks the run schema ({SCHEMA_FILE.name}): " + "; ".join(lines) + "." + more)
+
+
+def load(path: Path) -> dict[str, Any]:
+    """A run spec, schema-checked, its mode checked against its kind, with the defaults filled in."""
+    from runner import kinds  # no torch: the registry imports a kind's module only to run it
+
+    spec = validate(read_yaml(path), str(path))
+    if "nodes" in spec and "nodeCount" in spec:
+        raise ValuesError(f"run spec {path}: nodes and nodeCount: give one (nodes by name, or how many of nodePool).")
+    mode = kinds.mode(spec["kind"])
+    if spec.get("mode", mode) != mode:
+        raise ValuesError(f"run spec {path}: mode {spec['mode']!r}: kind {spec['kind']} runs {mode}.")
+    return {**DEFAULTS, "mode": mode, **spec}
+
+
+def gpus_per_rank(spec: dict[str, Any], pool: NodePool) -> int:
+    return spec.get("gpusPerRank", 1 if pool.gpu_count else 0)
+
+
+def world_size(spec: dict[str, Any], source: str) -> int:
+    """The ranks of a run on a cluster: len(nodes) x ranksPerNode (`ranks`, when given, must agree)."""
+    size = len(spec["nodes"]) * spec["ranksPerNode"]
+    if "ranks" in spec and spec["ranks"] != size:
+        raise ValuesError(
+            f"run spec {source}: ranks {spec['ranks']} is not len(nodes) x ranksPerNode = {len(spec['nodes'])} x "
+            f"{spec['ranksPerNode']} = {size}: on a cluster the nodes decide; drop `ranks` or make them agree."
+        )
+    return size
+
+
+def _quantity(value: Any) -> Any:
+    from kubernetes.utils import parse_quantity
+
+    return parse_quantity(str(value))
+
+
+def check_environment(spec: dict[str, Any], env_values: dict[str, Any], source: str) -> tuple[str, int]:
+    """The pool's GPU type and the GPUs of each rank, or ValuesError: an unknown pool or priority class,
+    more GPUs per node than a node of the pool has, requests above limits, or a whole run above the
+    benchmarks namespace's quota (it could never start on all its ranks)."""
+    pools = node_pools(env_values)
+    name = spec["nodePool"]
+    if name not in pools:
+        raise ValuesError(
+            f"run spec {source}: nodePool {name!r} is not a node pool of global.nodePools "
+            f"(known: {', '.join(sorted(pools))})."
+        )
+    pool = pools[name]
+    gpus = gpus_per_rank(spec, pool)
+    per_node = gpus * spec["ranksPerNode"]
+    if per_node > pool.gpu_count:
+        raise ValuesError(
+            f"run spec {source}: ranksPerNode {spec['ranksPerNode']} x gpusPerRank {gpus} = {per_node} GPUs per node, "
+            f"more than a node of pool {name} has ({pool.gpu_count}): the ranks could never all start."
+        )
+    known = priority_classes()
+    if spec["priorityClassName"] not in known:
+        raise ValuesError(
+            f"run spec {source}: priorityClassName {spec['priorityClassName']!r} is not a PriorityClass of the "
+            f"platform (known: {', '.join(known)})."
+        )
+    resources = spec["resources"]
+    for kind in ("cpu", "memory"):
+        if _quantity(resources["requests"][kind]) > _quantity(resources["limits"][kind]):
+            raise ValuesError(f"run spec {source}: resources.requests.{kind} is above resources.limits.{kind}.")
+    _check_quota(spec, gpus, env_values, source)
+    return pool.gpu_type, gpus
+
+
+def _check_quota(spec: dict[str, Any], gpus: int, env_values: dict[str, Any], source: str) -> None:
+    """All ranks together against the benchmarks namespace's ResourceQuota: a run admitted in part
+    would hold GPUs while the rest of it waits."""
+    policy = policy_values(env_values)
+    if policy.get("enabled") is False:
+        return
+    hard = ((policy.get("namespaces") or {}).get("benchmarks") or {}).get("quota") or {}
+    ranks = len(spec["nodes"]) * spec["ranksPerNode"]
+    res = spec["resources"]
+    usage = {
+        "pods": ranks,
+        "requests.cpu": _quantity(res["requests"]["cpu"]) * ranks,
+        "requests.memory": _quantity(res["requests"]["memory"]) * ranks,
+        "limits.cpu": _quantity(res["limits"]["cpu"]) * ranks,
+        "limits.memory": _quantity(res["limits"]["memory"]) * ranks,
+        f"requests.{GPU_RESOURCE}": gpus * ranks,
+    }
+    for key, limit in hard.items():
+        if key in usage and usage[key] > _quantity(limit):
+            raise ValuesError(
+                f"run spec {source}: its {ranks} ranks together ask for {key} {usage[key]}, more than the benchmarks "
+                f"namespace allows (policy.namespaces.benchmarks.quota.{key}: {limit}): the run could only start in "
+                "part. Use fewer ranks, or raise the quota in the environment's values."
+            )
+
+
+def chart_values(spec: dict[str, Any], env_values: dict[str, Any], source: str) -> dict[str, Any]:
+    """Values of charts/run for this spec in this environment: one group per named node, rank 0 the
+    first node's first rank."""
+    if "nodes" not in spec and "nodeCount" in spec:
+        raise ValuesError(
+            f"run spec {source}: nodeCount {spec['nodeCount']}: the nodes are chosen on the cluster by `run start` "
+            "(placement.choose_nodes); name them in `nodes` to plan the run without one."
+        )
+    if "nodes" not in spec:
+        raise ValuesError(
+            f"run spec {source}: no `nodes`: a run on a cluster is pinned to named nodes (add `nodes` and "
+            "`nodePool`), or run it on this machine with `run start FILE --here`."
+        )
+    world_size(spec, source)
+    gpu_type, gpus = check_environment(spec, env_values, source)
+    per_node = spec["ranksPerNode"]
+    groups, units = [], []
+    for n, node in enumerate(spec["nodes"]):
+        ranks = list(range(n * per_node, (n + 1) * per_node))
+        groups.append({"name": f"n{n}", "node": node, "indexes": ranks})
+        units += [
+            {
+                "index": r,
+                "config": {
+                    "rank": r,
+                    "node": node,
+                    "nodePool": spec["nodePool"],
+                    "gpuType": gpu_type,
+                    "gpuCount": gpus,
+                },
+            }
+            for r in ranks
+        ]
+    env_global = env_values.get("global") or {}
+    return {
+        "global": {
+            k: env_global[k]
+            for k in ("environment", "image", "commonLabels", "nodePools", "priorityClassName")
+            if k in env_global
+        }
+        | {"namespaces": {"benchmarks": env_global.get("namespaces", {}).get("benchmarks", "")}},
+        "run": {"name": spec["name"], "kind": spec["kind"], "mode": spec["mode"]},
+        "document": {"sweep": spec["name"], "kind": spec["kind"], "index": 0, "config": spec["config"]},
+        "units": units,
+        "groups": groups,
+        "nodePool": spec["nodePool"],
+        "gpusPerRank": gpus,
+        "resources": spec["resources"],
+        "priorityClassName": spec["priorityClassName"],
+        "ttlSecondsAfterFinished": spec["ttlSecondsAfterFinished"],
+        "backoffLimitPerIndex": 0,
+        "startTimeoutSeconds": spec["startTimeoutSeconds"],
+    }
+
+
+def plan_run(path: Path, env_values: dict[str, Any]) -> dict[str, Any]:
+    """A run spec file to charts/run's values, every check that needs no cluster included."""
+    return chart_values(load(path), env_values, str(path))
