@@ -33,6 +33,8 @@ COMMANDS = {
     "cluster": ("deploy.commands.cluster", "app"),
     "bench": ("deploy.commands.bench", "app"),
     "images": ("deploy.commands.images", "app"),
+    "train": ("deploy.commands.train", "app"),
+    "secrets": ("deploy.commands.secrets", "app"),
 }
 
 

@@ -57,6 +57,7 @@ class Workload:
     units_key: str = "units"
     parse: Callable[[str], dict[str, Any] | None] = runner_result
     rerun_lost: bool = True  # a unit whose result went with its pod runs again (not for ranks of one run)
+    keep_logs: bool = False  # delete/stop first saves the pods' logs to the run folder (few, long pods)
 
     def release(self, run: str) -> str:
         return f"{self.name}-{run}"

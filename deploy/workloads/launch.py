@@ -12,7 +12,7 @@ from typing import Any
 from deploy.console import console, log
 from deploy.errors import PlanError
 from deploy.kube.helm import Helm
-from deploy.workloads import release
+from deploy.workloads import podlogs, release
 from deploy.workloads.follow import Followed, follow
 from deploy.workloads.kind import Values, Workload
 from deploy.workloads.progress import Display, summary
@@ -145,5 +145,13 @@ def status(cluster: Cluster, workload: Workload, name: str, env_values: Values) 
 
 
 def delete(cluster: Cluster, workload: Workload, name: str) -> bool:
-    """Uninstall the run's release (its Jobs and pods go; the run folder stays). False: none installed."""
+    """Uninstall the run's release (its Jobs and pods go; the run folder stays, with the pods' logs when the
+    workload keeps them). False: none installed."""
+    if workload.keep_logs and release.installed(cluster.helm, workload, name, cluster.release_namespace):
+        folder = workload.folder(cluster.runs_root, name)
+        values = launched_values(folder) or {}
+        kept = podlogs.save(cluster.api_client, workload, workload.namespace(values, cluster.release_namespace), name,
+                            folder)  # fmt: skip
+        if kept:
+            log(f"kept {len(kept)} pod logs in {kept[0].parent}")
     return release.uninstall(cluster.helm, workload, name, cluster.release_namespace, cluster.timeout)
