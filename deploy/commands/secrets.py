@@ -29,8 +29,10 @@ def set_cmd(
         ),
     ],
     from_env_file: Annotated[
-        Path, typer.Option("--from-env-file", help="KEY=VALUE lines, one key of the Secret each.", exists=True,
-                           dir_okay=False)  # fmt: skip
+        Path,
+        typer.Option(
+            "--from-env-file", help="KEY=VALUE lines, one key of the Secret each.", exists=True, dir_okay=False
+        ),
     ],
     env: o.Env = "dev",
     context: o.Context = None,

@@ -127,10 +127,10 @@ def submit_cmd(
         if why is not None:
             log(f"{why}: running training run {name} here, as a local subprocess (--executor local)")
     if chosen == Executor.local:
-        if local or context or kubeconfig:
-            if executor == Executor.local:
-                raise typer.BadParameter("--executor local runs on this machine: it takes no --local, --context or "
-                                         "--kubeconfig.")  # fmt: skip
+        if executor == Executor.local and (local or context or kubeconfig):
+            raise typer.BadParameter(
+                "--executor local runs on this machine: it takes no --local, --context or --kubeconfig."
+            )
         if credentials_env_file is None:
             raise PlanError(
                 f"training run {name} runs on this machine, where no Secret gives it the object store's key pair: "
@@ -223,7 +223,9 @@ def status_cmd(
         namespace, rows = launch.status(cluster, TRAIN, name, env_values)
         pods = podlogs.pods(cluster.api_client, TRAIN, namespace, name)
         newest = pods[-1] if pods else None
-        text = podlogs.read(cluster.api_client, TRAIN, namespace, kube.get(newest, "metadata", "name")) if newest else None
+        text = (
+            podlogs.read(cluster.api_client, TRAIN, namespace, kube.get(newest, "metadata", "name")) if newest else None
+        )
         status = {
             "run": name,
             "executor": "kubernetes",

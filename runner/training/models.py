@@ -17,7 +17,9 @@ def names() -> list[str]:
     return sorted(torchvision.models.list_models(module=torchvision.models))
 
 
-def check(name: str, classes: int, model_args: dict[str, Any], framework: str = "torchvision", channels: int = 3) -> None:
+def check(
+    name: str, classes: int, model_args: dict[str, Any], framework: str = "torchvision", channels: int = 3
+) -> None:
     """Build the model on the meta device (no memory, no time): a bad name or modelArgs is refused
     before the run touches the object store."""
     import torch

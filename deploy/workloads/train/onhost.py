@@ -135,4 +135,3 @@ def _attempt(command: list[str], env: dict[str, str], output: Path) -> tuple[int
             process.wait()
             raise
     return code, find_result(output.read_text())
-

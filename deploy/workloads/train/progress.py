@@ -12,7 +12,10 @@ def fold(state: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
     if event == "start":
         state = {k: record.get(k) for k in ("totalSteps", "resumedFrom", "step", "epoch")}
     elif event in ("step", "epoch", "done"):
-        state = {**state, **{k: record[k] for k in ("epoch", "step", "loss", "samplesPerSec", "accuracy") if k in record}}
+        state = {
+            **state,
+            **{k: record[k] for k in ("epoch", "step", "loss", "samplesPerSec", "accuracy") if k in record},
+        }
     elif event == "checkpoint":
         state = {**state, "checkpoint": record.get("key"), "step": record.get("step", state.get("step"))}
     return {**state, "event": event}

@@ -6,7 +6,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-COLUMNS = ("run", "model", "node", "epochs", "steps", "finalLoss", "heldoutAccuracy", "samplesPerSec", "resumedFromStep")
+COLUMNS = (
+    "run",
+    "model",
+    "node",
+    "epochs",
+    "steps",
+    "finalLoss",
+    "heldoutAccuracy",
+    "samplesPerSec",
+    "resumedFromStep",
+)
 
 
 def rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
