@@ -9,8 +9,10 @@
 kai-ml.io/run: {{ .Values.run.name }}
 {{- end -}}
 
-{{/* The Job's name, which is also the run's key prefix in the object store (KAIML_RUN_ID). */}}
+{{/* The Job's name, which is also the run's key prefix in the object store (KAIML_RUN_ID). Every
+template names it first, so the values are checked before any of them is rendered. */}}
 {{- define "training.job" -}}
+{{- include "training.validate" . -}}
 {{- printf "%s-%s" .Values.run.name (index .Values.groups 0).name -}}
 {{- end -}}
 
