@@ -51,7 +51,8 @@ def test_one_job_on_its_pool_with_its_resources(rendered, env: str, path: Path) 
     pod = job["spec"]["template"]["spec"]
     [container] = pod["containers"]
     pool = environment_values(env)["global"]["nodePools"][values["job"]["nodePool"]]
-    assert pod["nodeSelector"] == {**pool["labels"], **({"gpu-type": pool["gpu"]["type"]} if pool["gpu"]["type"] else {})}
+    gpu_label = {"gpu-type": pool["gpu"]["type"]} if pool["gpu"]["type"] else {}
+    assert pod["nodeSelector"] == {**pool["labels"], **gpu_label}
     assert pod.get("tolerations", []) == tolerations_for(pool)
     gpus = values["units"][0]["config"]["gpuCount"]
     res = container["resources"]

@@ -71,7 +71,7 @@ def test_training_on_the_cluster(
     status = json.loads(train("train", "status", "kwok-run", "-o", "json").stdout)
     assert status["phase"] == "Succeeded" and status["namespace"] == "training-dev"
     assert status["groups"][0]["succeeded"] == 1 and status["groups"][0]["results"] == 1
-    assert "kwok-run" in cli(platform, "train", "list").stdout
+    assert "kwok-run" in cli(platform, "train", "list").stderr
     assert "KAIML_RESULT" in train("train", "logs", "kwok-run", "--tail", "2").stdout
     stopped = train("train", "stop", "kwok-run")
     assert "uninstalled train-kwok-run" in stopped.stderr and "pod logs" in stopped.stderr

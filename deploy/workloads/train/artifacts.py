@@ -60,45 +60,35 @@ def write_secret_dir(keys: KeyPair, directory: Path) -> Path:
     return directory
 
 
-def _client(store: dict[str, Any], keys: KeyPair) -> Any:
-    from urllib.parse import urlsplit
-
-    from minio import Minio
-
-    url = urlsplit(store["endpoint"])
-    return Minio(url.netloc, access_key=keys.access_key, secret_key=keys.secret_key, secure=url.scheme == "https",
-                 region=store["region"])  # fmt: skip
-
-
 def download(store: dict[str, Any], job: str, keys: KeyPair, into: Path) -> list[Path]:
     """final/model.pt and final/metrics.json of the run (Job `job`), or its latest checkpoint when it has no
-    final model; returns the files written."""
-    from minio.error import S3Error
-    from urllib3.exceptions import HTTPError
+    final model; returns the files written. The runner's own S3 client (runner/training/s3.py)."""
+    import http.client
+
+    from runner.training.s3 import Client, S3Error
 
     base = f"{store['prefix'].strip('/')}/{job}" if store.get("prefix") else job
-    client = _client(store, keys)
+    client = Client(store["endpoint"].rstrip("/"), store["region"], access_key=keys.access_key,
+                    secret_key=keys.secret_key)  # fmt: skip
     into.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
 
-    def fetch(key: str, name: str) -> bool:
-        try:
-            client.fget_object(store["bucket"], key, str(into / name))
-        except S3Error as e:
-            if e.code == "NoSuchKey":
-                return False
-            raise
-        written.append(into / name)
-        return True
+    def fetch(key: str, name: str) -> bytes | None:
+        data = client.get(store["bucket"], key)
+        if data is not None:
+            (into / name).write_bytes(data)
+            written.append(into / name)
+        return data
 
     try:
-        if fetch(f"{base}/final/model.pt", "model.pt"):
+        if fetch(f"{base}/final/model.pt", "model.pt") is not None:
             fetch(f"{base}/final/metrics.json", "metrics.json")
             return written
-        if fetch(f"{base}/checkpoints/latest", "checkpoint-latest.json"):
-            pointer = json.loads((into / "checkpoint-latest.json").read_text())
-            fetch(pointer["key"], pointer["key"].rsplit("/", 1)[-1])
-    except (S3Error, HTTPError, OSError, ValueError) as e:
+        pointer = fetch(f"{base}/checkpoints/latest", "checkpoint-latest.json")
+        if pointer is not None:
+            key = json.loads(pointer)["key"]
+            fetch(key, key.rsplit("/", 1)[-1])
+    except (S3Error, http.client.HTTPException, OSError, ValueError, KeyError) as e:
         raise ClusterError(
             f"object store {store['endpoint']}, bucket {store['bucket']}: cannot download {base}/: "
             f"{keys.redact(f'{type(e).__name__}: {e}')}"

@@ -14,6 +14,8 @@ TRAIN = Workload(
     report=results,  # type: ignore[arg-type]  # a module that has the Report's functions
     # A lost log is not a reason to train again: the model and metrics are in the object store.
     rerun_lost=False,
+    # `train stop` keeps the pod's log (progress, the result) beside the results.
+    keep_logs=True,
 )
 
 
