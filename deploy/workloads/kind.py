@@ -58,6 +58,8 @@ class Workload:
     parse: Callable[[str], dict[str, Any] | None] = runner_result
     rerun_lost: bool = True  # a unit whose result went with its pod runs again (not for ranks of one run)
     keep_logs: bool = False  # delete/stop first saves the pods' logs to the run folder (few, long pods)
+    # A running pod's log (its last lines) -> one line of progress shown while following (few, long pods).
+    progress: Callable[[str], str] | None = None
 
     def release(self, run: str) -> str:
         return f"{self.name}-{run}"

@@ -2,7 +2,7 @@
 runner's KAIML_RESULT, whose metrics and artifact keys the record keeps)."""
 
 from deploy.workloads.kind import Workload
-from deploy.workloads.train import results, spec
+from deploy.workloads.train import progress, results, spec
 
 TRAIN = Workload(
     name="train",
@@ -16,6 +16,7 @@ TRAIN = Workload(
     rerun_lost=False,
     # `train stop` keeps the pod's log (progress, the result) beside the results.
     keep_logs=True,
+    progress=lambda text: progress.line(progress.of_log(text)),
 )
 
 
