@@ -42,8 +42,9 @@ def read_env_file(path: Path) -> dict[str, str]:
     return data
 
 
-def exists(api_client: Any, namespace: str, name: str) -> bool:
-    """Whether the Secret exists, from its metadata only (no value is read)."""
+def exists(api_client: Any, namespace: str, name: str) -> bool | None:
+    """Whether the Secret exists, from its metadata only (no value is read); None when the caller may not
+    `get` Secrets there (a job creator holds only `use` on its credentials)."""
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
@@ -54,13 +55,23 @@ def exists(api_client: Any, namespace: str, name: str) -> bool:
     except ApiException as err:
         if err.status == 404:
             return False
+        if err.status == 403:
+            return None
         raise ClusterError(f"cannot check Secret {namespace}/{name}: {err.status} {err.reason}") from None
     return True
 
 
 def require(api_client: Any, namespace: str, name: str, needed_by: str, hint: str) -> None:
-    """PreflightError naming the Secret when it does not exist (before anything is applied)."""
-    if not exists(api_client, namespace, name):
+    """PreflightError naming the Secret when it does not exist (before anything is applied); a warning when
+    the caller may not look."""
+    found = exists(api_client, namespace, name)
+    if found is None:
+        from deploy.console import warning
+
+        warning(f"cannot check that the Secret {namespace}/{name} exists (no `get` on Secrets in {namespace}): if it "
+                "does not, the pod waits in ContainerCreating and `status` says so")  # fmt: skip
+        return
+    if not found:
         raise PreflightError(
             f"the Secret {namespace}/{name} that {needed_by} needs does not exist. Nothing was applied. The charts "
             f"never create credentials from values: {hint}"

@@ -18,7 +18,8 @@ from bench_cli import cli
 NAME = os.environ.get("KAIML_REALNODE_CLUSTER", "kaiml-realnode-test")
 VALUES = REPO / "tests" / "fixtures" / "realnode-values.yaml"
 POOL = "real-cpu"
-TAG = "realnode-test"
+# Another tag per session (KAIML_REALNODE_TAG) keeps parallel sessions off each other's image in the shared build cache.
+TAG = os.environ.get("KAIML_REALNODE_TAG", "realnode-test")
 
 
 @dataclass
