@@ -15,7 +15,7 @@ import pytest
 
 from deploy.errors import DeviceError
 from deploy.paths import REPO
-from deploy.workloads.bench.device import Device, place
+from deploy.workloads.bench.device import Device, choose_devices
 from deploy.workloads.bench.onhost import RETRY, LocalRun, LocalSweep, judge
 from deploy.workloads.store import ResultStore, read_records
 from deploy.workloads.tracker import DONE, FAILED, Tracker
@@ -159,15 +159,15 @@ def test_judge_follows_the_chart_failure_policy() -> None:
 
 def test_place_devices() -> None:
     configs = {0: {"gpuType": "nvidia-t4", "gpuCount": 1}, 1: {"gpuType": "", "gpuCount": 0}}
-    cpu = place(configs, Device.cpu)
+    cpu = choose_devices(configs, Device.cpu)
     assert cpu.devices == {0: "cpu", 1: "cpu"} and cpu.configs[0] == {"gpuType": "nvidia-t4"}
     assert cpu.warning and "1 of 2 configs ask for GPUs (gpuType nvidia-t4)" in cpu.warning
-    assert place(configs, Device.auto, cuda=1).devices == {0: "cuda", 1: "cpu"}
-    assert place({1: configs[1]}, Device.auto, cuda=0).devices == {1: "cpu"}
+    assert choose_devices(configs, Device.auto, cuda=1).devices == {0: "cuda", 1: "cpu"}
+    assert choose_devices({1: configs[1]}, Device.auto, cuda=0).devices == {1: "cpu"}
     with pytest.raises(DeviceError, match="--device cpu"):
-        place(configs, Device.auto, cuda=0)
+        choose_devices(configs, Device.auto, cuda=0)
     with pytest.raises(DeviceError, match="--device cuda, but"):
-        place(configs, Device.cuda, cuda=0)
+        choose_devices(configs, Device.cuda, cuda=0)
 
 
 def _has_cuda() -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 
 import runner
 from deploy.console import console, log, warning
-from deploy.workloads.bench.device import Device, Placement, place, require_torch
+from deploy.workloads.bench.device import Device, Placement, choose_devices, require_torch
 from deploy.workloads.bench.sweep import CONFIG_ERROR_EXIT_CODE
 from deploy.workloads.bench.workload import BENCH
 from deploy.workloads.progress import Display, summary
@@ -242,7 +242,7 @@ def run_here(values: dict[str, Any], runs_root: Path, device: Device, parallel: 
     """Every config of the sweep run here; the exit code (0 all have a result, 1 some failed, 130 Ctrl-C).
     Device refusals happen before anything is written; an earlier launch's results are kept aside."""
     require_torch()
-    placement = place({c["index"]: c["config"] for c in values["configs"]}, device)
+    placement = choose_devices({c["index"]: c["config"] for c in values["configs"]}, device)
     if placement.warning:
         warning(placement.warning)
     sweep = LocalSweep.of(values, placement)
