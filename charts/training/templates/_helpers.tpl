@@ -3,10 +3,11 @@
 {{- dig "namespaces" "training" "" .Values.global | default .Release.Namespace -}}
 {{- end -}}
 
-{{/* Standard labels plus the run's: a watcher selects the run's Job and pod by kai-ml.io/run. */}}
+{{/* Standard labels plus the run's: a watcher selects the run's Job and pod by kai-ml.io/run. The
+version label is the runner image's tag. */}}
 {{- define "training.labels" -}}
-{{ include "platform-lib.labels.standard" . }}
-kai-ml.io/run: {{ .Values.run.name }}
+{{- $labels := include "platform-lib.labels.standard" (dict "ctx" . "image" .Values.runner.image) | fromYaml -}}
+{{- toYaml (set $labels "kai-ml.io/run" .Values.run.name) -}}
 {{- end -}}
 
 {{/* The Job's name, which is also the run's key prefix in the object store (KAIML_RUN_ID). Every
