@@ -28,7 +28,7 @@ from deploy.paths import REPO
 
 Log = Callable[[str], None]
 DEFINITION = REPO / "runner" / "image.yaml"
-RUNNER_SOURCES = ("*.py", "kinds/*.py", "result.schema.json")
+RUNNER_SOURCES = ("*.py", "kinds/*.py", "training/*.py", "result.schema.json")
 SOURCE_LABEL = "kai-ml.io/source-hash"
 PRUNE = Path(__file__).with_name("prune-rootfs.sh")
 
