@@ -5,6 +5,7 @@ same results.jsonl, values.json and logs/ in runs/train-<run>/, the same object-
 is the Job's name). The key pair is written for the runner as files in a private temporary folder,
 removed when the run ends; it is passed to no command line and no environment."""
 
+import importlib.util
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 import runner
 from deploy.console import console, log
+from deploy.errors import ToolMissingError
 from deploy.workloads.bench.onhost import IN_CLUSTER_ENV
 from deploy.workloads.bench.sweep import CONFIG_ERROR_EXIT_CODE
 from deploy.workloads.store import ResultStore, result_record, save_values
@@ -61,6 +63,11 @@ def store_env(store: dict[str, Any], run: str, credentials: Path) -> dict[str, s
 def run_here(values: dict[str, Any], runs_root: Path, keys: KeyPair) -> int:
     """Run the training here, attempts up to backoffLimit + 1; 0 with a result, 1 failed, 130 on Ctrl-C."""
     name = TRAIN.run_name(values)
+    if importlib.util.find_spec("torch") is None:
+        raise ToolMissingError(
+            f"training run {name} would run here with {sys.executable}, which has no torch: install the runner "
+            "extra (`./deploy.sh train submit ... --executor local` does, once), or submit it to a cluster."
+        )
     folder = TRAIN.folder(runs_root, name)
     store = ResultStore(folder)
     save_values(folder, values)
