@@ -41,7 +41,8 @@ def test_a_training_run_checkpoints_to_the_store_and_its_artifacts_download(
         said = cli("train", "submit", str(spec), *real_cluster.image_flags(), "--executor", "kubernetes",
                    "--set", f"objectStore.endpoint={access.endpoint}", "--timeout", "10m")  # fmt: skip
         assert "1 of 1 runs have a result" in said, said
-        [record] = [json.loads(x) for x in (real_cluster.runs / "train-real-cnn" / "results.jsonl").read_text().split()]
+        results = (real_cluster.runs / "train-real-cnn" / "results.jsonl").read_text()
+        [record] = [json.loads(x) for x in results.splitlines()]
         assert record["node"] == real_cluster.node
         result = record["result"]
         assert result["device"]["torch"].startswith("1.13") and result["device"]["uid"] == 65532
