@@ -113,6 +113,8 @@ def add_commands(
         f"Per group (Job): completions, succeeded, failed, active, results collected, why {workload.unit}s are "
         "pending and why failed ones failed."
     )
+    if "status" not in skip:
+        app.command("status")(status_cmd)
 
     @app.command("results")
     def results_cmd(
