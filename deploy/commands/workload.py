@@ -13,8 +13,9 @@ from deploy import tools
 from deploy.commands import options as o
 from deploy.console import console, escape, log, say
 from deploy.kube.helm import Helm
-from deploy.platform.deployer import Request, connect, ensure_release_namespace
-from deploy.platform.prepare import prepare
+from deploy.platform.request import Request
+from deploy.platform.session import connect, ensure_release_namespace
+from deploy.platform.values import environment_values
 from deploy.workloads import launch
 from deploy.workloads.kind import Values, Workload
 from deploy.workloads.store import RESULTS, read_records
@@ -31,12 +32,10 @@ Restart = Annotated[
 
 
 def environment(req: Request) -> Values:
-    """The environment's merged values (files and schemas only, no cluster), without the command's --set
-    (those are the workload chart's)."""
+    """The environment's merged values (files and the umbrella's schema only: no cluster, no run folder),
+    without the command's --set (those are the workload chart's)."""
     req.inputs.sets = []
-    prep = prepare(req.inputs, req.selection, req.runs_root, req.values_dir, req.charts_dir)
-    prep.run.remove()
-    return prep.merged.values
+    return environment_values(req.inputs, req.values_dir, req.charts_dir)
 
 
 def cluster_of(req: Request, env_values: Values, release_namespace: str, timeout: str) -> launch.Cluster:

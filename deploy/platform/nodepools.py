@@ -19,15 +19,6 @@ class NodePool:
     capacity: dict[str, str] = field(default_factory=dict)
     test_nodes: int = 0
 
-    def node_selector(self) -> dict[str, str]:
-        return dict(self.labels)
-
-    def tolerations(self) -> list[dict[str, str]]:
-        return [
-            {"key": t["key"], "operator": "Equal", "value": t.get("value", ""), "effect": t["effect"]}
-            for t in self.taints
-        ]
-
     def node_capacity(self) -> dict[str, str]:
         """Allocatable resources of one node of this pool, GPUs included."""
         cap = {"cpu": "8", "memory": "32Gi", "pods": "110", **{k: str(v) for k, v in self.capacity.items()}}

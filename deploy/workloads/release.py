@@ -8,8 +8,7 @@ from typing import Any
 from deploy import tools
 from deploy.kube.helm import Helm, run
 from deploy.platform import charts
-from deploy.platform.render import nested, parse_set
-from deploy.platform.values import deep_merge
+from deploy.platform.values import deep_merge, nested, parse_set
 from deploy.workloads.kind import Workload
 
 

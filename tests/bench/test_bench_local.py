@@ -127,10 +127,10 @@ def test_ctrl_c_stops_the_runners_and_keeps_the_results(tmp_path: Path) -> None:
 def test_local_takes_no_cluster_option(tmp_path: Path) -> None:
     for extra in (["--kubeconfig", "x"], ["--local"], ["--context", "ctx"]):
         done = cli(tmp_path, "bench", "run", str(SWEEP), "--here", "--device", "cpu", *extra)
-        assert done.returncode == 2, done.stderr
+        assert done.returncode == 64, done.stderr  # usage error (EX_USAGE)
         assert f"takes no {extra[0]}" in done.stderr
     done = cli(tmp_path, "bench", "run", str(SWEEP), "--parallel", "2")
-    assert done.returncode == 2 and "only with --here" in done.stderr
+    assert done.returncode == 64 and "only with --here" in done.stderr
     assert not list(tmp_path.iterdir())
 
 
@@ -141,7 +141,7 @@ def test_device_auto_refuses_gpu_configs_without_cuda_before_running(tmp_path: P
     kept.parent.mkdir()
     kept.write_text('{"config": 0}\n')
     done = cli(tmp_path, "bench", "run", str(SWEEP), "--here")
-    assert done.returncode == 2, done.stderr
+    assert done.returncode == 64, done.stderr  # DeviceError: a usage error
     assert "torch sees no CUDA device" in done.stderr and "--device cpu" in done.stderr
     assert kept.read_text() == '{"config": 0}\n'  # the previous launch's results are untouched
     assert sorted(p.name for p in kept.parent.iterdir()) == ["results.jsonl"]
