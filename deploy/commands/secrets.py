@@ -12,7 +12,7 @@ from deploy.commands import workload as w
 from deploy.console import log
 from deploy.errors import PlanError
 from deploy.kube import secrets
-from deploy.platform.deployer import connect
+from deploy.platform.session import connect
 
 app = typer.Typer(help="Credentials the charts reference (never created from values).", no_args_is_help=True)
 

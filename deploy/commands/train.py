@@ -69,7 +69,7 @@ def _keys(path: Path) -> KeyPair:
 
 def _answers(ctx: typer.Context, env_values: dict[str, Any]) -> str | None:
     """None when the command's cluster answers, else why not (for --executor auto)."""
-    from deploy.platform.deployer import connect
+    from deploy.platform.session import connect
 
     req = o.request_from(ctx)
     if not req.local and req.inputs.context is None and req.kubeconfig is None:

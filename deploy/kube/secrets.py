@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy.errors import ClusterError, PreflightError, ValuesError
-from deploy.kube.readonly import METADATA
+from deploy.kube.reader import METADATA
 
 # A Secret's data key (kubectl's rule for --from-env-file keys).
 KEY = re.compile(r"[-._a-zA-Z0-9]+")

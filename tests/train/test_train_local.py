@@ -9,6 +9,7 @@ import pytest
 from train_cli import cli, leaked, write_spec
 
 from deploy.cluster.objectstore import StoreAccess
+from deploy.errors import PlanError
 
 
 def test_a_run_here_trains_records_and_its_artifacts_download(
@@ -55,9 +56,9 @@ def test_a_run_here_trains_records_and_its_artifacts_download(
 def test_local_runs_need_the_key_pair_and_no_cluster_option(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, "no-keys")
     done = cli(tmp_path / "runs", "train", "submit", str(spec), "--executor", "local")
-    assert done.returncode == 2 and "--credentials-env-file F" in done.stderr, done.stderr
+    assert done.returncode == PlanError.exit_code and "--credentials-env-file F" in done.stderr, done.stderr
     done = cli(tmp_path / "runs", "train", "submit", str(spec), "--executor", "local", "--local")
-    assert done.returncode == 2 and "takes no --local" in done.stderr, done.stderr
+    assert done.returncode == PlanError.exit_code and "takes no --local" in done.stderr, done.stderr
 
 
 @pytest.mark.parametrize("line", ["access-key", "secret-key=x\n=y", "a b=c"])
