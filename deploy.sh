@@ -10,6 +10,12 @@ if [[ "${1:-} ${2:-}" =~ ^(bench\ run|run\ start)$ && " $* " == *" --here "* && 
   export KAIML_EXTRAS=${KAIML_EXTRAS:-dev},runner
   bootstrap_why="$1 $2 --here runs the benchmark runner here, which needs the runner extra (torch; once)"
 fi
+# `train submit ... --executor local` likewise (and `auto`, when no cluster answers, says so and refuses
+# without torch).
+if [[ ${1:-} == train && ${2:-} == submit && " $* " == *" --executor local "* && ,${KAIML_EXTRAS:-dev}, != *,runner,* ]]; then
+  export KAIML_EXTRAS=${KAIML_EXTRAS:-dev},runner
+  bootstrap_why="train submit --executor local runs the runner here, which needs the runner extra (torch; once)"
+fi
 # shellcheck source=tools/bootstrap.sh
 source "$repo/tools/bootstrap.sh"
 # --help shows the command as the user typed it. The tool's bytecode is cached (deploy/__pycache__,

@@ -51,7 +51,7 @@ def bare(cfg: dict[str, Any]) -> tuple[float, float]:
     """The loop as one writes it without the runner: DataLoader, forward, loss, backward, step."""
     s = spec.parse(cfg)
     torch.manual_seed(s.seed)
-    model = models.build(s.model, s.classes, s.model_args)
+    model = models.build(s.model, s.classes, s.model_args, s.framework, s.channels)
     optimizer = torch.optim.SGD(model.parameters(), lr=s.learning_rate, momentum=0.9)
     pairs = data.synthetic(s.samples, s.classes, s.channels, s.image_size, s.seed)
     batches = DataLoader(

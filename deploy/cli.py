@@ -34,6 +34,8 @@ COMMANDS = {
     "load": ("deploy.commands.load", "app"),
     "run": ("deploy.commands.run", "app"),
     "images": ("deploy.commands.images", "app"),
+    "train": ("deploy.commands.train", "app"),
+    "secrets": ("deploy.commands.secrets", "app"),
 }
 
 

@@ -156,20 +156,29 @@ class StoreAccess:
         )
 
 
-def _free_port() -> int:
+def _free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
 class LocalObjectStore:
     """`start()` a moto server on 127.0.0.1 and get its StoreAccess; `stop()` ends it. A context
-    manager too. The server's log goes to `log_path` (default: discarded)."""
+    manager too. The server's log goes to `log_path` (default: discarded). `host`: the address it listens
+    on, 127.0.0.1 or the real node's bridge address (where the node's pods reach this machine); never
+    a wildcard."""
 
-    def __init__(self, bucket: str = DEFAULT_BUCKET, port: int = 0, log_path: Path | None = None) -> None:
+    def __init__(
+        self, bucket: str = DEFAULT_BUCKET, port: int = 0, log_path: Path | None = None, host: str = "127.0.0.1"
+    ) -> None:
+        if host in ("0.0.0.0", "::", ""):
+            raise ClusterError(
+                "the local object store listens on loopback or the real node's bridge, not on every address"
+            )
         self.bucket = bucket
         self.port = port
         self.log_path = log_path
+        self.host = host
         self.process: subprocess.Popen[bytes] | None = None
         self.access: StoreAccess | None = None
 
@@ -181,18 +190,22 @@ class LocalObjectStore:
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 30.0) -> StoreAccess:
         if self.access is not None:
             return self.access
         python = moto_python()
-        self.port = self.port or _free_port()
-        env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(SETUP_CALLS), "NO_PROXY": "127.0.0.1,localhost"}
+        self.port = self.port or _free_port(self.host)
+        env = {
+            **os.environ,
+            "INITIAL_NO_AUTH_ACTION_COUNT": str(SETUP_CALLS),
+            "NO_PROXY": f"127.0.0.1,localhost,{self.host}",
+        }
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         try:
             self.process = subprocess.Popen(
-                [str(python), "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                [str(python), "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -222,10 +235,10 @@ class LocalObjectStore:
                 )
             with socket.socket() as s:
                 s.settimeout(0.5)
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                if s.connect_ex((self.host, self.port)) == 0:
                     return
             time.sleep(0.1)
-        raise ClusterError(f"the local object store did not listen on 127.0.0.1:{self.port} within {timeout:.0f} s")
+        raise ClusterError(f"the local object store did not listen on {self.host}:{self.port} within {timeout:.0f} s")
 
     def _provision(self, python: Path) -> StoreAccess:
         done = subprocess.run(

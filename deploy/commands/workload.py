@@ -63,16 +63,21 @@ def launch_on_cluster(
     raise typer.Exit(launch.start(cluster, workload, values, do_follow=do_follow, restart=restart))
 
 
-def add_commands(app: typer.Typer, workload: Workload, delete_names: tuple[str, ...] = ("delete",)) -> None:
-    """`follow`, `status`, `results` and `delete` of `workload` on `app`; `delete_names`: the names the
-    delete command goes by (`run stop`), the first one listed in --help, the others hidden."""
+def connected(ctx: typer.Context, release_namespace: str, timeout: str = "5m") -> tuple[launch.Cluster, Values]:
+    """The cluster of the command's --env/--context/--kubeconfig/--local, and the environment's values."""
+    req = o.request_from(ctx)
+    env_values = environment(req)
+    return cluster_of(req, env_values, release_namespace, timeout), env_values
+
+
+def add_commands(
+    app: typer.Typer, workload: Workload, delete_names: tuple[str, ...] = ("delete",), skip: tuple[str, ...] = ()
+) -> None:
+    """`follow`, `status`, `results` and `delete` of `workload` on `app`, less those in `skip` (a workload that
+    makes its own); `delete_names`: the names the delete command goes by (`run stop`, `train stop`), the first
+    one listed in --help, the others hidden."""
     run_arg = Annotated[str, typer.Argument(help=f"The {workload.title}'s name (its file's `name`).", metavar="NAME")]
     folder = f"runs/{workload.name}-<name>"
-
-    def _cluster(ctx: typer.Context, release_namespace: str, timeout: str = "5m") -> tuple[launch.Cluster, Values]:
-        req = o.request_from(ctx)
-        env_values = environment(req)
-        return cluster_of(req, env_values, release_namespace, timeout), env_values
 
     @app.command("follow")
     def follow_cmd(
@@ -85,7 +90,7 @@ def add_commands(app: typer.Typer, workload: Workload, delete_names: tuple[str, 
         release_namespace: o.ReleaseNamespace = "default",
         timeout: o.Timeout = "5m",
     ) -> None:
-        cluster, _ = _cluster(ctx, release_namespace, timeout)
+        cluster, _ = connected(ctx, release_namespace, timeout)
         raise typer.Exit(launch.follow_again(cluster, workload, name))
 
     follow_cmd.__doc__ = (
@@ -94,7 +99,6 @@ def add_commands(app: typer.Typer, workload: Workload, delete_names: tuple[str, 
         f"{workload.unit} has a result, 1 when some failed."
     )
 
-    @app.command("status")
     def status_cmd(
         ctx: typer.Context,
         name: run_arg,
@@ -105,30 +109,19 @@ def add_commands(app: typer.Typer, workload: Workload, delete_names: tuple[str, 
         release_namespace: o.ReleaseNamespace = "default",
         output: o.OutputOpt = o.Output.text,
     ) -> None:
-        cluster, env_values = _cluster(ctx, release_namespace)
+        cluster, env_values = connected(ctx, release_namespace)
         namespace, rows = launch.status(cluster, workload, name, env_values)
         if output == o.Output.json:
             typer.echo(json.dumps([r.as_dict() for r in rows], indent=2))
             return
-        if not rows:
-            say(f"{workload.title} {name}: no Jobs in {namespace}.")
-            return
-        table = Table(title=f"{workload.title} {name} ({namespace})")
-        for col in ("group", "completions", "succeeded", "failed", "active", "results", "pending"):
-            table.add_column(col)
-        for r in rows:
-            pending = escape("\n".join(f"{n}: {why}" for why, n in r.pending.items()))
-            counts = (r.completions, r.succeeded, r.failed, r.active, r.results)
-            table.add_row(r.group, *(str(v) for v in counts), pending)
-        console.print(table)
-        for r in rows:
-            for index, why in sorted(r.failures.items()):
-                console.print(f"  {workload.unit} {index} failed: {why}", highlight=False, soft_wrap=True, markup=False)
+        print_status(workload, name, namespace, rows)
 
     status_cmd.__doc__ = (
         f"Per group (Job): completions, succeeded, failed, active, results collected, why {workload.unit}s are "
         "pending and why failed ones failed."
     )
+    if "status" not in skip:
+        app.command("status")(status_cmd)
 
     @app.command("results")
     def results_cmd(
@@ -157,16 +150,37 @@ def add_commands(app: typer.Typer, workload: Workload, delete_names: tuple[str, 
         release_namespace: o.ReleaseNamespace = "default",
         timeout: o.Timeout = "5m",
     ) -> None:
-        cluster, _ = _cluster(ctx, release_namespace, timeout)
+        cluster, _ = connected(ctx, release_namespace, timeout)
         folder_of = workload.folder(cluster.runs_root, name)
         if launch.delete(cluster, workload, name):
             log(f"uninstalled {workload.release(name)}; results kept in {folder_of}")
         else:
             log(f"no release {workload.release(name)} in {release_namespace}")
 
-    delete_cmd.__doc__ = f"Uninstall the {workload.title}'s release (its Jobs and pods go); {folder}/ is kept."
-    for n, name in enumerate(delete_names):
-        app.command(name, hidden=n > 0)(delete_cmd)
+    delete_cmd.__doc__ = f"Uninstall the {workload.title}'s release (its Jobs and pods go); {folder}/ is kept" + (
+        ", with the pods' logs in its logs/." if workload.keep_logs else "."
+    )
+    if "delete" not in skip:
+        for n, delete_name in enumerate(delete_names):
+            app.command(delete_name, hidden=n > 0)(delete_cmd)
+
+
+def print_status(workload: Workload, name: str, namespace: str, rows: list[Any]) -> None:
+    """The status table: per group (Job) its counts and pending reasons, then why failed units failed."""
+    if not rows:
+        say(f"{workload.title} {name}: no Jobs in {namespace}.")
+        return
+    table = Table(title=f"{workload.title} {name} ({namespace})")
+    for col in ("group", "completions", "succeeded", "failed", "active", "results", "pending"):
+        table.add_column(col)
+    for r in rows:
+        pending = escape("\n".join(f"{n}: {why}" for why, n in r.pending.items()))
+        counts = (r.completions, r.succeeded, r.failed, r.active, r.results)
+        table.add_row(r.group, *(str(v) for v in counts), pending)
+    console.print(table)
+    for r in rows:
+        for index, why in sorted(r.failures.items()):
+            console.print(f"  {workload.unit} {index} failed: {why}", highlight=False, soft_wrap=True, markup=False)
 
 
 def show(workload: Workload, name: str, records: list[dict[str, Any]], fmt: str, plot: Path | None) -> None:

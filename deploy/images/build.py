@@ -50,7 +50,9 @@ class CodeImage:
         return yaml.safe_load(self.definition.read_text())
 
 
-RUNNER = CodeImage("runner", ("*.py", "kinds/*.py", "result.schema.json"), "kai-ml benchmark runner (CPU)")
+RUNNER = CodeImage(
+    "runner", ("*.py", "kinds/*.py", "training/*.py", "result.schema.json"), "kai-ml benchmark runner (CPU)"
+)
 LOADGEN = CodeImage("loadgen", ("*.py",), "kai-ml loadgen (every role)")
 CODE_IMAGES = (RUNNER, LOADGEN)
 DEFINITION = RUNNER.definition

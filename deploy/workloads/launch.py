@@ -4,7 +4,10 @@ run left by `--no-follow`, a crash or a lost connection is picked up again, and 
 results of an earlier one: the same values resume it, other values are refused unless `--restart` (which
 keeps the earlier results as results-<n>.jsonl)."""
 
+import contextlib
 import json
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,7 @@ from typing import Any
 from deploy.console import console, log
 from deploy.errors import PlacementError, PlanError
 from deploy.kube.helm import Helm
-from deploy.workloads import release
+from deploy.workloads import podlogs, release
 from deploy.workloads.follow import Followed, follow
 from deploy.workloads.kind import Values, Workload
 from deploy.workloads.progress import Display, summary
@@ -160,13 +163,46 @@ def _follow_run(cluster: Cluster, workload: Workload, values: Values, store: Res
         return added
 
     display = Display(len(run.configs), workload.unit)
-    with display.live:
+    ticker = _progress_ticker(cluster, workload, run.namespace, name, display) if workload.progress else None
+    with display.live, ticker or contextlib.nullcontext():
         tracker = follow(cluster.api_client, run, store, display.update, rerun if workload.rerun_lost else None,
                          values.get("backoffLimitPerIndex", 0))  # fmt: skip
     code = summary(tracker, name, store.path.parent, workload.title, workload.unit)
     if cluster.local and any(why.startswith("log unavailable") for why in tracker.reasons.values()):
         console.print(KWOK_NOTE.format(name=workload.name, launch=workload.launch), highlight=False, markup=False)
     return code
+
+
+PROGRESS_S = 3.0
+PROGRESS_TAIL = 200
+
+
+@contextlib.contextmanager
+def _progress_ticker(
+    cluster: Cluster, workload: Workload, namespace: str, run: str, display: Display
+) -> Iterator[None]:
+    """Every few seconds, the workload's progress line from the last lines of its newest running pod's log."""
+    assert workload.progress is not None
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(PROGRESS_S):
+            with contextlib.suppress(Exception):  # advisory: a failed read waits for the next tick
+                running = [p for p in podlogs.pods(cluster.api_client, workload, namespace, run)
+                           if (p.get("status") or {}).get("phase") == "Running"]  # fmt: skip
+                if running:
+                    name = running[-1]["metadata"]["name"]
+                    text = podlogs.read(cluster.api_client, workload, namespace, name, PROGRESS_TAIL)
+                    if text:
+                        display.note.plain = f"  {name}: {workload.progress(text)}"
+
+    thread = threading.Thread(target=tick, name="progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=PROGRESS_S + 1)
 
 
 def status(cluster: Cluster, workload: Workload, name: str, env_values: Values) -> tuple[str, list[GroupStatus]]:
@@ -180,5 +216,13 @@ def status(cluster: Cluster, workload: Workload, name: str, env_values: Values) 
 
 
 def delete(cluster: Cluster, workload: Workload, name: str) -> bool:
-    """Uninstall the run's release (its Jobs and pods go; the run folder stays). False: none installed."""
+    """Uninstall the run's release (its Jobs and pods go; the run folder stays, with the pods' logs when the
+    workload keeps them). False: none installed."""
+    if workload.keep_logs and release.installed(cluster.helm, workload, name, cluster.release_namespace):
+        folder = workload.folder(cluster.runs_root, name)
+        values = launched_values(folder) or {}
+        kept = podlogs.save(cluster.api_client, workload, workload.namespace(values, cluster.release_namespace), name,
+                            folder)  # fmt: skip
+        if kept:
+            log(f"kept {len(kept)} pod logs in {kept[0].parent}")
     return release.uninstall(cluster.helm, workload, name, cluster.release_namespace, cluster.timeout)

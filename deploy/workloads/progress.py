@@ -25,7 +25,8 @@ class Display:
         )  # fmt: skip
         self.task = self.progress.add_task(f"{unit}s", total=total, counts="")
         self.reasons = Text()
-        self.live = Live(Group(self.progress, self.reasons), console=console, refresh_per_second=4)
+        self.note = Text()  # the workload's own progress line (a training run's epoch, step and loss)
+        self.live = Live(Group(self.progress, self.note, self.reasons), console=console, refresh_per_second=4)
 
     def update(self, tracker: Tracker) -> None:
         c = tracker.counts()

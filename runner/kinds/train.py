@@ -21,7 +21,7 @@ log = logging.getLogger("runner")
 @register("train")
 def run(config: dict[str, Any]) -> Measurement:
     train_spec = spec.parse(config)
-    models.check(train_spec.model, train_spec.classes, train_spec.model_args)
+    models.check(train_spec.model, train_spec.classes, train_spec.model_args, train_spec.framework, train_spec.channels)
     device = select_device(config)
     settings = store.settings_from_env()
     run_store = store.RunStore(settings, store.run_id(train_spec.digest))

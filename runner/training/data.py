@@ -77,8 +77,12 @@ class EpochBatchSampler(Sampler[list[int]]):
         return {"seed": self.seed, "epoch": self.epoch, "position": self.position}
 
 
-def _batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """The dataset already returns a stacked batch (module-level: workers pickle it)."""
+def _batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """The dataset already returns a stacked batch through `__getitems__` (torch >= 2.0); torch 1.13 (the
+    runner image's Debian build) fetches sample by sample, so the samples are stacked here, into the same
+    tensors. Module-level: workers pickle it."""
+    if isinstance(batch, list):
+        return torch.stack([x for x, _ in batch]), torch.stack([y for _, y in batch])
     return batch
 
 

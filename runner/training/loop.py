@@ -68,7 +68,7 @@ def setup(spec: TrainSpec, device: torch.device) -> tuple[nn.Module, torch.optim
     """Seeds, then the model (its initialisation draws from the seeded RNG), optimizer and data:
     the same for a fresh run, a resumed one and benchmarks/train_throughput.py's bare loop."""
     seed_everything(spec.seed)
-    model = models.build(spec.model, spec.classes, spec.model_args).to(device)
+    model = models.build(spec.model, spec.classes, spec.model_args, spec.framework, spec.channels).to(device)
     dataset = data.synthetic(spec.samples, spec.classes, spec.channels, spec.image_size, spec.seed)
     return model, optimizer_for(spec, model), dataset
 

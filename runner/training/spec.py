@@ -1,6 +1,6 @@
 """A `train` config checked key by key (no torch here): ConfigError names the first bad key.
 
-Keys (camelCase, as in examples/training/*.yaml and deploy/training.schema.json): framework, model,
+Keys (camelCase, as in examples/training/*.yaml and deploy/workloads/train/training.schema.json): framework, model,
 modelArgs, dataset, datasetArgs, epochs, batchSize, learningRate, optimizer, seed, checkpointEvery,
 logEvery, nodes; resources, gpuType, gpuCount and nodePool (where the launcher schedules the run)
 are accepted and recorded, not used."""
@@ -12,7 +12,7 @@ from typing import Any
 
 from runner.errors import ConfigError
 
-FRAMEWORKS = ("torchvision",)
+FRAMEWORKS = ("torchvision", "runner")
 DATASETS = ("synthetic",)
 OPTIMIZERS = ("sgd", "adamw")
 REQUIRED = ("model", "dataset", "epochs", "batchSize", "learningRate")

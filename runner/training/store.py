@@ -18,7 +18,6 @@ Writes are atomic for a reader: a checkpoint object is written whole (one PUT), 
 No credential value leaves this module: every store error is re-raised with the values replaced."""
 
 import hashlib
-import io
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -110,14 +109,13 @@ class Checkpoint:
 
 class RunStore:
     """One run's objects: `<prefix>/<run>/checkpoints/step-<n>.pt`, `.../checkpoints/latest`,
-    `<prefix>/<run>/final/model.pt` and `.../final/metrics.json`. The client is minio's (any
-    S3-compatible store, AWS S3 included)."""
+    `<prefix>/<run>/final/model.pt` and `.../final/metrics.json`. The client is runner/training/s3.py
+    (any S3-compatible store, AWS S3 included; nothing beyond the standard library, as in the image)."""
 
     def __init__(self, settings: StoreSettings, run: str, retries: int = 5) -> None:
         from urllib.parse import urlsplit
 
-        import urllib3
-        from minio import Minio
+        from runner.training.s3 import Client
 
         url = urlsplit(settings.endpoint)
         if url.scheme not in ("http", "https") or not url.netloc or url.path not in ("", "/"):
@@ -129,17 +127,12 @@ class RunStore:
         self.base = f"{settings.prefix}/{run}"
         self._redact: Callable[[str], str] = settings.credentials.redact
         # Retries with backoff on connection errors and 5xx: a store restart is ridden out.
-        http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=10, read=60),
-            retries=urllib3.Retry(total=retries, backoff_factor=0.5, status_forcelist=(500, 502, 503, 504)),
-        )
-        self._client = Minio(
-            url.netloc,
+        self._client = Client(
+            f"{url.scheme}://{url.netloc}",
+            settings.region,
             access_key=settings.credentials.access_key,
             secret_key=settings.credentials.secret_key,
-            secure=url.scheme == "https",
-            region=settings.region,
-            http_client=http,
+            retries=retries,
         )
 
     @property
@@ -150,12 +143,13 @@ class RunStore:
     def _errors(self, what: str) -> Iterator[None]:
         """Store failures as RunnerError (exit 1, retried), credential values replaced; `from None`
         keeps the original (and whatever it quotes) out of the traceback that the CLI logs."""
-        from minio.error import MinioException
-        from urllib3.exceptions import HTTPError
+        import http.client
+
+        from runner.training.s3 import S3Error
 
         try:
             yield
-        except (MinioException, HTTPError, OSError) as e:
+        except (S3Error, http.client.HTTPException, OSError) as e:
             message = self._redact(f"{type(e).__name__}: {e}")
             raise RunnerError(
                 f"object store {self.settings.endpoint}, bucket {self.bucket}: {what}: {message}"
@@ -163,24 +157,12 @@ class RunStore:
 
     def _put(self, key: str, body: bytes, content_type: str) -> None:
         with self._errors(f"writing {key}"):
-            self._client.put_object(self.bucket, key, io.BytesIO(body), len(body), content_type=content_type)
+            self._client.put(self.bucket, key, body, content_type)
 
     def _get(self, key: str) -> bytes | None:
         """The object's bytes, None when it does not exist."""
-        from minio.error import S3Error
-
         with self._errors(f"reading {key}"):
-            try:
-                response = self._client.get_object(self.bucket, key)
-            except S3Error as e:
-                if e.code == "NoSuchKey":
-                    return None
-                raise
-            try:
-                return bytes(response.read())
-            finally:
-                response.close()
-                response.release_conn()
+            return self._client.get(self.bucket, key)
 
     def latest(self) -> Checkpoint | None:
         """The checkpoint the pointer names, checked against its digest; None before the first."""
@@ -207,7 +189,7 @@ class RunStore:
         self._put(self.pointer_key, json.dumps(pointer).encode(), "application/json")
         if previous and previous != key:
             with self._errors(f"deleting {previous}"):
-                self._client.remove_object(self.bucket, previous)
+                self._client.delete(self.bucket, previous)
         return key
 
     def upload_final(self, model: bytes, metrics: dict[str, Any]) -> dict[str, str]:

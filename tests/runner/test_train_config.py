@@ -11,10 +11,11 @@ import pytest
 import yaml
 from runner_cases import TRAIN
 
+from deploy.workloads.train.spec import LAUNCHER_KEYS, runner_config
 from runner.training import spec
 
 REPO = Path(__file__).resolve().parents[2]
-SCHEMA = REPO / "deploy" / "training.schema.json"
+SCHEMA = REPO / "deploy" / "workloads" / "train" / "training.schema.json"
 EXAMPLES = sorted((REPO / "examples" / "training").glob("*.yaml"))
 
 
@@ -92,13 +93,13 @@ def test_examples_fit_the_schema_and_the_runner() -> None:
     for path in EXAMPLES:
         doc = yaml.safe_load(path.read_text())
         jsonschema.Draft202012Validator(schema).validate(doc)
-        parsed = spec.parse({k: v for k, v in doc.items() if k != "name"})
+        parsed = spec.parse(runner_config(doc))
         assert parsed.epochs >= 1 and parsed.model, path
 
 
 def test_schema_and_runner_know_the_same_keys() -> None:
     schema = json.loads(SCHEMA.read_text())
-    assert set(schema["properties"]) == {"name", *spec.KEYS}
+    assert set(schema["properties"]) == {*LAUNCHER_KEYS, *spec.KEYS}
     assert set(schema["required"]) == {"name", *spec.REQUIRED}
     assert set(schema["properties"]["datasetArgs"]["properties"]) == set(spec.DATASET_ARGS)
 

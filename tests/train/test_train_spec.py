@@ -1,0 +1,80 @@
+"""Training specs checked before anything is applied, the key named; the chart values they become (one
+group, one unit, the reference resources, GPUs only where the pool has them, egress to the store only)."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from train_cli import write_spec
+
+from deploy.errors import ValuesError
+from deploy.paths import REPO
+from deploy.platform.values import load_environment
+from deploy.workloads.train import spec
+
+DEV = load_environment("dev")
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "rule"),
+    [
+        ({"framework": "torchvision", "model": "resnet9000"}, "model", "unknown torchvision classification model"),
+        ({"model": "transformer"}, "model", "unknown model 'transformer' of framework runner"),
+        ({"epochs": 0}, "epochs", "minimum"),
+        ({"nodePool": None, "gpuType": "nvidia-h100"}, "gpuType", "no pool of global.nodePools has it"),
+        ({"nodePool": "gpu-huge"}, "nodePool", "is not a node pool"),
+        ({"resources": {"limits": {"memory": "200Gi"}}}, "resources.limits.memory", "quota limits.memory: 64Gi"),
+        (
+            {"resources": {"requests": {"cpu": "9"}, "limits": {"cpu": "9"}}},
+            "resources.requests.cpu",
+            "policy.namespaces.training.quota requests.cpu: 8",
+        ),
+        ({"nodePool": "gpu-high-end", "gpuCount": 2}, "gpuCount", "policy.namespaces.training.quota"),
+        ({"resources": {"requests": {"nvidia.com/gpu": 1}}}, "resources.requests", "nvidia.com/gpu"),
+        ({"nodes": 2}, "nodes", "maximum"),
+        ({"learningRate": 0}, "learningRate", "exclusiveMinimum"),
+        ({"epoch": 3}, "epoch", "unknown key"),
+        ({"objectStore": {"endpoint": "http://store:9000/path"}}, "objectStore.endpoint", "pattern"),
+        ({"priorityClassName": "urgent"}, "priorityClassName", "is not a PriorityClass"),
+    ],
+)
+def test_bad_specs_are_refused_naming_the_key(tmp_path: Path, change: dict[str, Any], key: str, rule: str) -> None:
+    path = write_spec(tmp_path, "bad", **change)
+    with pytest.raises(ValuesError) as caught:
+        spec.plan(path, DEV)
+    message = str(caught.value)
+    assert str(path) in message and f"{key}:" in message and rule in message, message
+
+
+def test_a_gpu_run_gets_the_reference_resources_and_one_job(tmp_path: Path) -> None:
+    values = spec.plan(write_spec(tmp_path, "gpu", nodePool=None, gpuType="nvidia-a100", resources=None), DEV)
+    job = values["job"]
+    assert job["nodePool"] == "gpu-high-end" and job["gpuType"] == "nvidia-a100"
+    assert job["resources"] == {
+        "requests": {"cpu": "2", "memory": "8Gi", "nvidia.com/gpu": 1},
+        "limits": {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": 1},
+    }
+    assert values["groups"] == [{"name": "train", "indexes": [0]}]
+    [unit] = values["units"]
+    assert unit["index"] == 0 and unit["config"]["gpuCount"] == 1 and "name" not in unit["config"]
+    assert values["global"]["namespaces"] == {"training": "training-dev"}
+
+
+def test_a_cpu_run_has_no_gpu_and_an_ip_store_narrows_the_egress(tmp_path: Path) -> None:
+    store = {"endpoint": "http://10.1.2.3:9000", "credentialsSecret": "store-keys"}
+    values = spec.plan(write_spec(tmp_path, "cpu", objectStore=store), DEV)
+    res = values["job"]["resources"]
+    # null deletes the chart's default GPU (Helm's rule for a default key)
+    assert res["requests"]["nvidia.com/gpu"] is None and res["limits"]["nvidia.com/gpu"] is None
+    assert values["objectStore"]["endpoint"] == "http://10.1.2.3:9000"
+    assert values["objectStore"]["credentialsSecret"] == "store-keys"
+    assert values["networkPolicy"] == {"objectStore": {"cidrs": ["10.1.2.3/32"], "except": [], "ports": [9000]}}
+
+
+def test_the_examples_plan_in_every_environment() -> None:
+    from deploy.platform.values import environments
+
+    for env in environments():
+        for path in sorted((REPO / "examples" / "training").glob("*.yaml")):
+            values = spec.plan(path, load_environment(env))
+            assert values["run"]["name"] == path.stem
