@@ -20,6 +20,13 @@ def benchmarks_namespace(values: dict[str, Any], release_namespace: str) -> str:
     return ((values.get("global") or {}).get("namespaces") or {}).get("benchmarks") or release_namespace
 
 
+def release_namespace(values: dict[str, Any], given: str | None = None) -> str:
+    """Where the sweep's Helm release (its storage Secrets) lives: `given` (--release-namespace), else
+    the benchmarks namespace itself, so that whoever may run sweeps there needs no rights elsewhere
+    (platform-policy's team-member Role is namespaced), else `default`."""
+    return given or benchmarks_namespace(values, "default")
+
+
 def with_sets(values: dict[str, Any], sets: list[str]) -> dict[str, Any]:
     """--set key.path=value on the chart's values (YAML-typed; `\\.` for a dot in a key)."""
     for expr in sets:
@@ -28,11 +35,14 @@ def with_sets(values: dict[str, Any], sets: list[str]) -> dict[str, Any]:
     return values
 
 
-def with_rerun(values: dict[str, Any], lost: list[int]) -> tuple[dict[str, Any], dict[str, list[int]]]:
+def with_rerun(
+    values: dict[str, Any], lost: list[int], deadline_left_s: float | None = None
+) -> tuple[dict[str, Any], dict[str, list[int]]]:
     """The sweep's values plus, per group, one more group of its `lost` configs (their pods succeeded,
     but the result went with the pod or its node before it was read, and the Job counts them as done):
-    a Job of the same pod shape that runs only those configs again. Returns the values and the
-    added groups (name -> config indexes)."""
+    a Job of the same pod shape that runs only those configs again, within `deadline_left_s` (what is
+    left of the sweep's deadline; its Job's own deadline). Returns the values and the added groups
+    (name -> config indexes)."""
     values = copy.deepcopy(values)
     groups: list[dict[str, Any]] = values["groups"]
     owner = {i: g for g in groups for i in g["indexes"]}  # a later (re-run) group wins
@@ -45,7 +55,10 @@ def with_rerun(values: dict[str, Any], lost: list[int]) -> tuple[dict[str, Any],
         n = 1 + sum(1 for g in groups if g.get("rerunOf") == origin)
         name = f"{origin[:27].rstrip('-')}-r{n}"  # the chart's 32-character group names
         template = next(g for g in groups if g["name"] == origin)
-        groups.append({**template, "name": name, "rerunOf": origin, "indexes": indexes})
+        group = {**template, "name": name, "rerunOf": origin, "indexes": indexes}
+        if deadline_left_s is not None:
+            group["deadlineSeconds"] = max(1, int(deadline_left_s))
+        groups.append(group)
         added[name] = indexes
     return values, added
 

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deploy.kube import watch as kube
-from deploy.workloads.indexes import GROUP_LABEL, SWEEP_LABEL, config_index, job_indexes
-from deploy.workloads.pending import PENDING_GRACE_S, explain, failure_reason, job_reasons, pod_reason
+from deploy.workloads.indexes import GROUP_LABEL, SWEEP_LABEL, config_index, job_indexes, parse_ranges
+from deploy.workloads.pending import PENDING_GRACE_S, explain, failure_reason, job_failure, job_reasons, pod_reason
 
 
 @dataclass
@@ -19,8 +19,11 @@ class GroupStatus:
     active: int
     results: int
     pending: dict[str, int] = field(default_factory=dict)
-    # config index -> why its last failed pod failed (exit code, the runner's message)
+    # config index -> why it failed: its last failed pod (exit code, the runner's message, its
+    # deadline), its Job (the sweep's deadline), or, once the pods are gone, the stored failure
     failures: dict[int, str] = field(default_factory=dict)
+    # why the group's Job failed ("deadline exceeded: ..."); empty while it has not
+    job_failed: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -33,7 +36,11 @@ def _age_s(obj: dict[str, Any], now: datetime) -> float:
     return (now - datetime.fromisoformat(created.replace("Z", "+00:00"))).total_seconds()
 
 
-def sweep_status(api_client: Any, namespace: str, sweep: str, recorded: set[int]) -> list[GroupStatus]:
+def sweep_status(
+    api_client: Any, namespace: str, sweep: str, recorded: set[int], stored: dict[int, str] | None = None
+) -> list[GroupStatus]:
+    """`recorded`: configs with a stored result; `stored`: stored failures (config -> why), shown for
+    configs whose pods are gone."""
     from kubernetes import client
 
     core, batch = client.CoreV1Api(api_client), client.BatchV1Api(api_client)
@@ -54,6 +61,7 @@ def sweep_status(api_client: Any, namespace: str, sweep: str, recorded: set[int]
             failed=kube.get(job, "status", "failed", default=0),
             active=kube.get(job, "status", "active", default=0),
             results=sum(1 for i in groups[group] if i in recorded),
+            job_failed=job_failure(job) or "",
         )
     now = datetime.now(UTC)
     events, _ = kube.list_all(
@@ -78,4 +86,15 @@ def sweep_status(api_client: Any, namespace: str, sweep: str, recorded: set[int]
     )
     for group, reason in job_reasons(events, job_groups).items():
         rows[group].pending[reason] = rows[group].pending.get(reason, 0) + 1
+    for job in jobs:
+        row = rows[job_groups[kube.get(job, "metadata", "name")]]
+        if row.job_failed:  # what its Job had not finished failed with it (its deadline, say)
+            completed = parse_ranges(kube.get(job, "status", "completedIndexes"))
+            for completion, index in enumerate(groups[row.group]):
+                if completion not in completed and index not in recorded:
+                    row.failures.setdefault(index, row.job_failed)
+    for index, why in (stored or {}).items():
+        owners = [r for r in rows.values() if index in groups[r.group]]
+        if owners and not any(index in r.failures for r in owners):
+            owners[-1].failures[index] = why  # a re-run group comes after the group it repeats
     return list(rows.values())

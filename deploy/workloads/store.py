@@ -1,4 +1,5 @@
-"""results.jsonl: one line per config, appended as results arrive; a config is recorded once."""
+"""results.jsonl: one line per config, appended as outcomes arrive: its `result`, or the `failure` that
+ended it (why, in words). A config is recorded once; its failure is final for that launch."""
 
 import json
 from collections.abc import Iterator
@@ -35,27 +36,50 @@ def result_record(group: str, pod: str, node: str, config: dict[str, Any], resul
     }
 
 
+def failure_record(group: str, config: dict[str, Any], why: str) -> dict[str, Any]:
+    """A failed config's line: which config, and why it has no result."""
+    return {"group": group, "gpuType": config.get("gpuType", ""), "values": config, "failure": why}
+
+
 class ResultStore:
-    """Keeps only the set of recorded config indexes in memory (O(configs))."""
+    """Keeps only the recorded config indexes (and the failures' reasons) in memory (O(configs))."""
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / RESULTS
-        self.recorded: set[int] = {r["config"] for r in read_records(self.path)}
+        self.recorded: set[int] = set()  # configs with a result
+        self.failed: dict[int, str] = {}  # config -> why it failed
+        for r in read_records(self.path):
+            if "failure" in r:
+                self.failed[r["config"]] = r["failure"]
+            else:
+                self.recorded.add(r["config"])
 
-    def record(self, index: int, record: dict[str, Any]) -> bool:
-        """Append the record of config `index`; False (and nothing written) when it already has one."""
-        if index in self.recorded:
-            return False
+    def _append(self, index: int, record: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as f:
             f.write(json.dumps({"config": index, **record}, sort_keys=True) + "\n")
+
+    def record(self, index: int, record: dict[str, Any]) -> bool:
+        """Append the result of config `index`; False (and nothing written) when it already has an outcome."""
+        if index in self.recorded or index in self.failed:
+            return False
+        self._append(index, record)
         self.recorded.add(index)
+        return True
+
+    def fail(self, index: int, record: dict[str, Any]) -> bool:
+        """Append the failure of config `index` (failure_record); False when it already has an outcome."""
+        if index in self.recorded or index in self.failed:
+            return False
+        self._append(index, record)
+        self.failed[index] = record["failure"]
         return True
 
     def reset(self) -> None:
         """A new launch of the sweep starts a new results file."""
         self.path.unlink(missing_ok=True)
         self.recorded.clear()
+        self.failed.clear()
 
 
 def new_launch(runs_root: Path, values: dict[str, Any]) -> ResultStore:

@@ -20,6 +20,8 @@ class Tracker:
     # Why the last pod of a config failed (exit code, the runner's message): the reason of a config
     # the Job then gives up on.
     failures: dict[int, str] = field(default_factory=dict)
+    # Configs failed since the last take_failed(), for the caller to store.
+    newly_failed: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for indexes in self.groups.values():
@@ -33,12 +35,26 @@ class Tracker:
         self.state[index] = DONE
         self._clear(index)
 
-    def failed(self, index: int) -> None:
-        if self.state.get(index) != DONE:
-            self.state[index] = FAILED
+    def failed(self, index: int, why: str | None = None) -> None:
+        """Config `index` failed for good: `why`, else its last pod's failure (a done config stays done)."""
+        if self.state.get(index) == DONE:
+            return
+        if self.state.get(index) != FAILED:
+            self.newly_failed.append(index)
+        self.state[index] = FAILED
         self._clear(index)
-        if index in self.failures:
-            self.reasons[index] = self.failures[index]
+        if why or index in self.failures:
+            self.reasons[index] = why or self.failures[index]
+
+    def take_failed(self) -> list[int]:
+        taken, self.newly_failed = self.newly_failed, []
+        return taken
+
+    def expire(self, why: str) -> None:
+        """A deadline passed: every config not finished fails with `why`."""
+        for index in self.state:
+            if not self.finished(index):
+                self.failed(index, why)
 
     def _clear(self, index: int) -> None:
         self.pending_since.pop(index, None)
@@ -63,8 +79,9 @@ class Tracker:
             if phase == "Failed" and reason:
                 self.failures[index] = reason
 
-    def job_status(self, group: str, failed_indexes: str | None, job_failed: bool) -> None:
-        """Failed completion indexes fail their configs; a failed Job fails what it has not finished."""
+    def job_status(self, group: str, failed_indexes: str | None, job_failed: bool, why: str | None = None) -> None:
+        """Failed completion indexes fail their configs; a failed Job fails what it has not finished
+        (`why`: the Job's own reason, e.g. its deadline)."""
         indexes = self.groups.get(group, [])
         for completion in parse_ranges(failed_indexes):
             if completion < len(indexes):
@@ -72,7 +89,7 @@ class Tracker:
         if job_failed:
             for i in indexes:
                 if not self.finished(i):
-                    self.failed(i)
+                    self.failed(i, why)
 
     def counts(self) -> Counter[str]:
         return Counter(self.state.values())

@@ -20,7 +20,7 @@ from typing import Any
 import runner
 from deploy.workloads.bench.device import Placement
 from deploy.workloads.bench.sweep import CONFIG_ERROR_EXIT_CODE
-from deploy.workloads.store import ResultStore, result_record
+from deploy.workloads.store import ResultStore, failure_record, result_record
 from deploy.workloads.tracker import DONE, FAILED, Tracker
 
 POLL_S = 0.2
@@ -201,8 +201,9 @@ class LocalRun:
             self.stop_group_past_limit(self.sweep.group_of(index))
 
     def fail(self, index: int, why: str) -> None:
-        self.tracker.failed(index)
-        self.tracker.reasons[index] = why  # after failed(), which clears reasons
+        self.tracker.failed(index, why)
+        self.tracker.take_failed()
+        self.store.fail(index, failure_record(self.sweep.group_of(index), self.sweep.configs[index], why))
 
     def stop_group_past_limit(self, group: str) -> None:
         """maxFailedIndexes: past it, the group's Job fails and its other configs with it."""
