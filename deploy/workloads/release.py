@@ -1,7 +1,10 @@
 """The sweep's release: charts/benchmark installed without waiting for its Jobs, upgraded with
 re-run groups, and uninstalled."""
 
+import contextlib
 import copy
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +13,8 @@ from deploy.kube.helm import Helm, run
 from deploy.platform import charts
 from deploy.platform.render import nested, parse_set
 from deploy.platform.values import deep_merge
+
+HELM_DRIVER = "HELM_DRIVER"
 
 
 def release_name(sweep: str) -> str:
@@ -63,16 +68,34 @@ def with_rerun(
     return values, added
 
 
+@contextlib.contextmanager
+def configmap_storage() -> Iterator[None]:
+    """Helm keeps a workload release's records as ConfigMaps (its configmap driver), not Secrets: the
+    team members who launch sweeps may then never read a Secret (platform-policy's benchmark-launcher
+    Role). Helm reads its driver from the environment only; the helm subprocesses inherit it."""
+    before = os.environ.get(HELM_DRIVER)
+    os.environ[HELM_DRIVER] = "configmap"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(HELM_DRIVER, None)
+        else:
+            os.environ[HELM_DRIVER] = before
+
+
 def install(helm: Helm, chart_dir: Path, values: dict[str, Any], release_namespace: str, timeout: str) -> dict:
     charts.build_dependencies(tools.tool("helm"), [chart_dir])
     name = release_name(values["sweep"]["name"])
-    return run(helm.upgrade(name, chart_dir, values, release_namespace, f"bench {name}", timeout, wait=False))
+    with configmap_storage():
+        return run(helm.upgrade(name, chart_dir, values, release_namespace, f"bench {name}", timeout, wait=False))
 
 
 def uninstall(helm: Helm, sweep: str, release_namespace: str, timeout: str) -> bool:
     """False when there was no release."""
     name = release_name(sweep)
-    if run(helm.status(name, release_namespace)) is None:
-        return False
-    run(helm.uninstall(name, release_namespace, timeout))
+    with configmap_storage():
+        if run(helm.status(name, release_namespace)) is None:
+            return False
+        run(helm.uninstall(name, release_namespace, timeout))
     return True

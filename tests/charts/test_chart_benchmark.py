@@ -145,9 +145,18 @@ def test_deadlines_and_the_model_volume(rendered) -> None:
 
 
 @pytest.mark.parametrize(("env", "path"), CASES, ids=IDS)
-def test_network_policy_allows_dns_egress_only(rendered, env: str, path: Path) -> None:
+def test_no_network_policy_of_its_own_under_platform_policy(rendered, env: str, path: Path) -> None:
+    """platform-policy's default-deny and DNS egress confine the runner pods; a sweep's own policy would
+    need its launchers (team members) to hold NetworkPolicy rights, enough to open egress."""
     values, manifests = rendered(env, path)
-    [policy] = [m for m in manifests if m["kind"] == "NetworkPolicy"]
+    assert values["networkPolicy"] == {"enabled": False}
+    assert not [m for m in manifests if m["kind"] == "NetworkPolicy"]
+
+
+def test_network_policy_allows_dns_egress_only_when_the_chart_stands_alone(helm: str) -> None:
+    values = yaml.safe_load((CHART / "ci" / "default-values.yaml").read_text())
+    [policy] = [m for m in template(helm, CHART, "-f", str(CHART / "ci" / "default-values.yaml"))
+                if m["kind"] == "NetworkPolicy"]  # fmt: skip
     spec = policy["spec"]
     assert spec["podSelector"] == {"matchLabels": {"kai-ml.io/benchmark": values["sweep"]["name"]}}
     assert spec["policyTypes"] == ["Ingress", "Egress"] and not spec.get("ingress")

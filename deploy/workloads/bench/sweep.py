@@ -456,6 +456,10 @@ def chart_values(sweep: dict[str, Any], env_values: dict[str, Any], source: str 
     }
     if "maxFailedIndexes" in sweep:
         values["maxFailedIndexes"] = sweep["maxFailedIndexes"]
+    if policy_values(env_values).get("enabled") is not False:
+        # platform-policy's default-deny and DNS-only egress confine the runner pods already; a policy of
+        # the sweep's own would need its launcher to hold NetworkPolicy rights, enough to open egress.
+        values["networkPolicy"] = {"enabled": False}
     values |= {k: v for k, v in deadlines(sweep, source).items() if v is not None}
     if sweep.get("models"):
         values["models"] = {"claimName": sweep["models"]["claimName"],
