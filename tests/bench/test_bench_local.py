@@ -114,11 +114,11 @@ def test_deadlines_stop_an_attempt_and_the_sweep(tmp_path: Path) -> None:
     slow = {**TINY, "batchSize": 1, "iterations": 10_000_000}
     configs = {0: slow, 1: {**TINY, "batchSize": 2}}
     sweep = LocalSweep("late", "model-latency", {"g": [0, 1]}, configs, dict.fromkeys(configs, "cpu"), retries=1,
-                       config_deadline_s=2)  # fmt: skip
+                       config_deadline_s=15)  # fmt: skip
     store = ResultStore(tmp_path / "bench-late")
     tracker = LocalRun(sweep, store, tmp_path / "logs", Tracker(sweep.groups)).run()
-    assert tracker.state == {0: FAILED, 1: DONE}
-    assert tracker.reasons[0] == "deadline exceeded: ran longer than its deadline (2 s)"
+    assert tracker.state == {0: FAILED, 1: DONE}, tracker.reasons
+    assert tracker.reasons[0].startswith("deadline exceeded: ran longer than its deadline (15 s); log ")
     assert (tmp_path / "logs" / "config-0.log").read_text().count("# attempt") == 2
     assert store.failed == {0: tracker.reasons[0]}
 

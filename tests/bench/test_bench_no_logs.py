@@ -19,7 +19,8 @@ from deploy.cluster.controlplane import LocalCluster
 from deploy.platform.nodepools import node_pools
 from deploy.platform.values import load_environment
 from deploy.workloads.release import HELM_DRIVER
-from deploy.workloads.store import read_records
+from deploy.workloads.status import sweep_status
+from deploy.workloads.store import ResultStore, read_records
 
 pytestmark = pytest.mark.cluster
 
@@ -60,6 +61,11 @@ def test_pods_that_leave_no_log_fail_their_configs_without_a_crash(bare: LocalCl
     listed = cli(None, tmp_path, "bench", "results", "no-logs", "--format", "csv")
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.count("log unavailable") == 2, listed.stdout
+    # Their pods succeeded, so only the stored failures say why: `bench status` shows them.
+    store = ResultStore(tmp_path / "bench-no-logs")
+    rows = sweep_status(bare.api_client(), "benchmarks-dev", "no-logs", store.recorded, store.failed)
+    shown = {index: why for row in rows for index, why in row.failures.items()}
+    assert shown == store.failed and len(shown) == 2
 
     # The release is whole: deployed with its re-run Job(s), every Job finished.
     status = subprocess.run(
