@@ -4,11 +4,11 @@
 # `./deploy.sh --help` lists the commands.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# `bench run ... --local` runs the benchmark runner in this environment: it needs the runner
+# `bench run ... --here` runs the benchmark runner in this environment: it needs the runner
 # extra (torch), installed on first use; every other command goes without it.
-if [[ ${1:-} == bench && ${2:-} == run && " $* " == *" --local "* && ,${KAIML_EXTRAS:-dev}, != *,runner,* ]]; then
+if [[ ${1:-} == bench && ${2:-} == run && " $* " == *" --here "* && ,${KAIML_EXTRAS:-dev}, != *,runner,* ]]; then
   export KAIML_EXTRAS=${KAIML_EXTRAS:-dev},runner
-  bootstrap_why="bench run --local runs the benchmark runner here, which needs the runner extra (torch; once)"
+  bootstrap_why="bench run --here runs the benchmark runner here, which needs the runner extra (torch; once)"
 fi
 # shellcheck source=tools/bootstrap.sh
 source "$repo/tools/bootstrap.sh"

@@ -43,9 +43,10 @@ sys.path.insert(0, str(REPO))
 
 from deploy import tools  # noqa: E402
 from deploy.platform.apply import ApplyOptions  # noqa: E402
-from deploy.platform.deployer import Request, Result, deploy  # noqa: E402
+from deploy.platform.deployer import Result, deploy  # noqa: E402
 from deploy.platform.prepare import Selection  # noqa: E402
-from deploy.platform.render import Inputs  # noqa: E402
+from deploy.platform.request import Request  # noqa: E402
+from deploy.platform.values import Inputs  # noqa: E402
 
 
 class ColdRun(NamedTuple):
@@ -113,7 +114,7 @@ def main() -> int:
 def fresh_cluster(env: str, charts: Path, values: Path, work: Path, previous=None):
     from deploy.cluster.controlplane import LocalCluster
     from deploy.platform.nodepools import node_pools
-    from deploy.platform.render import merge_inputs
+    from deploy.platform.values import merge_inputs
 
     if previous is not None:
         previous.down()

@@ -1,26 +1,25 @@
 """`./deploy.sh`: the operator's entry point. Business logic lives in plain modules; this file
 only assembles the command groups, parses root options and maps errors to exit codes."""
 
+import contextlib
 import importlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from typer._click.exceptions import UsageError  # typer (pinned) vendors Click and does not re-export it
 from typer.core import TyperGroup
 
 from deploy.commands import options as o
 from deploy.console import error as console_error
 from deploy.console import say
 from deploy.console import warning as console_warning
-from deploy.errors import ClusterError, DeployError, ReleaseFailedError
+from deploy.errors import EX_USAGE, EXIT_CODES, ClusterError, DeployError, ReleaseFailedError
 
-EXIT_CODES = (
-    "Exit codes: 0 success; 1 a release or check failed; 2 usage error (for `diff`: changes pending); "
-    "3 a required tool is missing; 4 the cluster could not be reached or started; "
-    "5 an environment or values file is invalid; 130 interrupted (Ctrl-C, after saying what was applied)."
-)
+EXIT_TABLE = "Exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()) + "."
 
 # command -> (module, attribute: a Typer group or a command function)
 COMMANDS = {
@@ -34,6 +33,15 @@ COMMANDS = {
     "bench": ("deploy.commands.bench", "app"),
     "images": ("deploy.commands.images", "app"),
 }
+
+
+@contextlib.contextmanager
+def _usage_exit_code() -> Iterator[None]:
+    try:
+        yield
+    except UsageError as err:
+        err.exit_code = EX_USAGE
+        raise
 
 
 class Commands(TyperGroup):
@@ -57,6 +65,15 @@ class Commands(TyperGroup):
             self.commands[cmd_name] = command
         return self.commands.get(cmd_name)
 
+    # Click exits 2 on a usage error, which `diff` uses for "changes pending": usage gets 64 (EX_USAGE).
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _usage_exit_code():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _usage_exit_code():
+            return super().invoke(ctx)
+
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         if args and args[0] not in COMMANDS:  # a typo: every command loaded, for "Did you mean"
             for name in COMMANDS:
@@ -66,7 +83,7 @@ class Commands(TyperGroup):
 
 app = typer.Typer(
     cls=Commands,
-    help=f"Deploy the KAI ML platform to Kubernetes and run benchmark fleets on it.\n\n{EXIT_CODES}",
+    help=f"Deploy the KAI ML platform to Kubernetes and run benchmark fleets on it.\n\n{EXIT_TABLE}",
     pretty_exceptions_enable=False,
     add_completion=False,
 )

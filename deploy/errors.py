@@ -1,4 +1,19 @@
-"""One exception type per failure a user can act on; the CLI prints each as one paragraph."""
+"""One exception type per failure a user can act on; the CLI prints each as one paragraph. The exit
+codes, one meaning each (`./deploy.sh --help` and the README print this table):"""
+
+EX_CHANGES = 2  # `diff` only: something would change (helmfile's --detailed-exitcode)
+EX_USAGE = 64  # sysexits.h EX_USAGE: the command line is wrong (Click's own usage errors included)
+
+EXIT_CODES = {
+    0: "success (for `diff`: nothing would change)",
+    1: "a release or check failed",
+    EX_CHANGES: "`diff`: changes pending",
+    3: "a required tool is missing",
+    4: "the cluster could not be reached or started",
+    5: "an environment or values file is invalid",
+    EX_USAGE: "usage error (unknown command or option, bad option value, --only naming no component)",
+    130: "interrupted (Ctrl-C, after saying what was applied)",
+}
 
 
 def _trim(text: str, limit: int = 1500) -> str:
@@ -33,14 +48,14 @@ class ValuesError(DeployError):
 class PlanError(DeployError):
     """The selection cannot be planned (unknown or disabled component): a usage error."""
 
-    exit_code = 2
+    exit_code = EX_USAGE
 
 
 class DeviceError(DeployError):
     """`bench run --local` cannot run the sweep's configs on this machine's devices: a usage error
     (another --device, or a cluster)."""
 
-    exit_code = 2
+    exit_code = EX_USAGE
 
 
 class HelmError(DeployError):

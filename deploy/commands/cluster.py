@@ -7,9 +7,10 @@ import typer
 from deploy.cluster import procs, supervise
 from deploy.cluster.controlplane import DEFAULT_NAME, LocalCluster
 from deploy.cluster.realnode import COMPONENTS
+from deploy.commands import options as o
 from deploy.console import log
-from deploy.platform import values as env_values
 from deploy.platform.nodepools import node_pools
+from deploy.platform.values import Inputs, environment_values
 
 app = typer.Typer(
     help="The project's local control plane (etcd, kube-apiserver, controller manager, scheduler, "
@@ -29,18 +30,14 @@ RealNodeOption = Annotated[
 ]
 
 
-def local_cluster_up(env: str, name: str = DEFAULT_NAME, real_node: str | None = None) -> LocalCluster:
-    """Start the local cluster (or bring it back from its data) with fake nodes for ENV's node pools."""
-    cluster = LocalCluster(name, real_node_pool=real_node)
-    cluster.up(node_pools(env_values.load_environment(env)), log=log)
-    return cluster
-
-
 @app.command("up")
 def up(env: EnvOption = "dev", name: NameOption = DEFAULT_NAME, real_node: RealNodeOption = None) -> None:
     """Start the local cluster with fake nodes for ENV's node pools; print its kubeconfig path. An existing
     cluster is reused, its stopped components started again from its data (it is never replaced)."""
-    cluster = local_cluster_up(env, name, real_node)
+    folders = o.folders()
+    values = environment_values(Inputs(env=env, local=True), folders["values_dir"], folders["charts_dir"])
+    cluster = LocalCluster(name, real_node_pool=real_node)
+    cluster.up(node_pools(values), log=log)
     typer.echo(cluster.kubeconfig)
     log(f"use it with: export KUBECONFIG={cluster.kubeconfig}")
 

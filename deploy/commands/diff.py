@@ -1,4 +1,5 @@
-"""`./deploy.sh diff`: per-release changes against what is deployed; exit 2 when something would change."""
+"""`./deploy.sh diff`: per-release changes against what is deployed; exit 2 when something would change
+(and only then: a usage error is 64)."""
 
 import os
 import sys
@@ -6,6 +7,8 @@ import sys
 import typer
 
 from deploy.commands import options as o
+from deploy.console import warning as console_warning
+from deploy.errors import EX_CHANGES
 
 
 def diff(
@@ -27,9 +30,10 @@ def diff(
     change; exit 2: something would."""
     from deploy.platform.diff import diff_environment, print_diff
 
-    req = o.request_from(ctx)
-    diffs = diff_environment(req)
-    code = 2 if any(d.changed for d in diffs) else 0
+    diffs, warnings = diff_environment(o.request_from(ctx))
+    for text in warnings:
+        console_warning(text)
+    code = EX_CHANGES if any(d.changed for d in diffs) else 0
     try:
         print_diff(diffs, output.value)
     except BrokenPipeError:

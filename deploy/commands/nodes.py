@@ -1,5 +1,5 @@
 """`./deploy.sh nodes`: check (and with --apply, label and taint) a cluster's nodes against the
-node pools in the environment's values."""
+node pools in the environment's values (the work is deploy.platform.nodecheck's)."""
 
 import json
 from typing import Annotated
@@ -9,12 +9,10 @@ import typer
 from deploy.commands import options as o
 from deploy.console import console, escape, log, say
 from deploy.errors import NodesError
-from deploy.kube.target import check_context
-from deploy.platform.deployer import connect
-from deploy.platform.nodecheck import apply_fixes, check_nodes
+from deploy.platform.nodecheck import check_cluster
 from deploy.platform.nodepools import node_pools
-from deploy.platform.render import merge_inputs
-from deploy.platform.runfolder import RunFolder
+from deploy.platform.session import open_session
+from deploy.platform.values import environment_values
 
 
 def _assignments(raw: list[str] | None) -> dict[str, str]:
@@ -40,28 +38,12 @@ def nodes(
     output: o.OutputOpt = o.Output.text,
 ) -> None:
     """Check every node pool has nodes and that each node has its pool's labels and taints."""
-    from kubernetes import client
-
     req = o.request_from(ctx)
-    run = RunFolder.create(env, req.runs_root)
-    try:
-        merged = merge_inputs(req.inputs, run.path, req.values_dir, req.charts_dir)
-    finally:
-        run.remove()
-    pools = node_pools(merged.values)
-    target = connect(req, merged.values)
-    check_context(target)
-    core = client.CoreV1Api(target.api_client())
-    raw = core.list_node(_preload_content=False, _request_timeout=30)
-    items = json.loads(raw.data)["items"]
-    report = check_nodes(items, pools, _assignments(assign))
-    if apply and report.fixes:
-        apply_fixes(core, report.fixes, items)
-        for fix in report.fixes:
-            log(f"{fix.node} ({fix.pool}): added labels {fix.labels or '-'} taints {fix.taints or '-'}")
-        report = check_nodes(
-            json.loads(core.list_node(_preload_content=False).data)["items"], pools, _assignments(assign)
-        )
+    assigned = _assignments(assign)
+    values = environment_values(req.inputs, req.values_dir, req.charts_dir)
+    report, applied = check_cluster(open_session(req, values), node_pools(values), assigned, apply)
+    for fix in applied:
+        log(f"{fix.node} ({fix.pool}): added labels {fix.labels or '-'} taints {fix.taints or '-'}")
     if output == o.Output.json:
         typer.echo(
             json.dumps(

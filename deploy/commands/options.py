@@ -9,10 +9,12 @@ from typing import Annotated, Any
 
 import typer
 
+from deploy.paths import CHARTS, VALUES
 from deploy.platform.apply import ApplyOptions
-from deploy.platform.deployer import Request
 from deploy.platform.prepare import Selection
-from deploy.platform.render import Inputs
+from deploy.platform.request import Request
+from deploy.platform.runfolder import RUNS
+from deploy.platform.values import Inputs
 
 
 class Output(StrEnum):
@@ -38,10 +40,6 @@ Kubeconfig = Annotated[
     ),
 ]
 Local = Annotated[bool, typer.Option("--local", help="Use the project's local control plane (started if needed).")]
-# The bench commands' name for --local: their --local runs a sweep without any cluster.
-LocalCluster = Annotated[
-    bool, typer.Option("--local-cluster", help="Use the project's local control plane (started if needed).")
-]
 Registry = Annotated[str | None, typer.Option("--registry", help="Image registry: sets global.image.registry.")]
 Tag = Annotated[str | None, typer.Option("--tag", help="Image tag: sets global.image.tag.")]
 ValuesFiles = Annotated[
@@ -106,10 +104,9 @@ def request(
         tag=tag,
         context=context,
         namespace=release_namespace,
-        local=local or (context is None and kubeconfig is None),
     )
     selection = Selection(only=[s for s in (only or "").split(",") if s.strip()], with_deps=with_deps)
-    return Request(
+    req = Request(
         inputs=inputs,
         selection=selection,
         kubeconfig=kubeconfig,
@@ -119,8 +116,10 @@ def request(
         keep_run=keep_run,
         lock_wait=lock_wait,
         apply=ApplyOptions(parallel=parallel, timeout=timeout, force=force),
-        **_dirs(),
+        **folders(),
     )
+    inputs.local = req.on_local_cluster  # the templates' `local`
+    return req
 
 
 def request_from(ctx: typer.Context, **overrides: Any) -> Request:
@@ -131,7 +130,9 @@ def request_from(ctx: typer.Context, **overrides: Any) -> Request:
     return request(**{**given, **overrides})
 
 
-def _dirs() -> dict[str, Path]:
-    """KAIML_CHARTS_DIR / KAIML_VALUES_DIR / KAIML_RUNS_DIR point a run at other folders (tests, forks)."""
+def folders() -> dict[str, Path]:
+    """The charts, values and runs folders: the repository's, or where KAIML_CHARTS_DIR / KAIML_VALUES_DIR /
+    KAIML_RUNS_DIR point a run (tests, forks)."""
     names = {"charts_dir": "KAIML_CHARTS_DIR", "values_dir": "KAIML_VALUES_DIR", "runs_root": "KAIML_RUNS_DIR"}
-    return {field: Path(os.environ[var]) for field, var in names.items() if os.environ.get(var)}
+    default = {"charts_dir": CHARTS, "values_dir": VALUES, "runs_root": RUNS}
+    return {field: Path(os.environ[var]) if os.environ.get(var) else default[field] for field, var in names.items()}

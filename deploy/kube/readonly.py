@@ -4,7 +4,8 @@ GET requests of a no-op run: importing the kubernetes package alone takes longer
 It understands the plain kubeconfig: an http(s) server, its CA (file or data) or
 insecure-skip-tls-verify, and a user with a client certificate and key (files or data) or a bearer
 token (or tokenFile). Anything else (exec or auth-provider plugins, basic auth, proxies,
-tls-server-name, impersonation) raises Unsupported, and the caller takes the kubernetes package's path."""
+tls-server-name, impersonation) raises Unsupported, and the caller takes the kubernetes package's path.
+It is a deploy.kube.reader.Reader, as is the kubernetes package's client behind ClientReader."""
 
 import base64
 import contextlib
@@ -19,8 +20,8 @@ from urllib.parse import urlencode, urlsplit
 
 import yaml
 
-METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
-METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+from deploy.kube.reader import JSON
+
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 USER_KEYS = {"client-certificate", "client-certificate-data", "client-key", "client-key-data", "token", "tokenFile"}
 CLUSTER_KEYS = {"server", "certificate-authority", "certificate-authority-data", "insecure-skip-tls-verify"}
@@ -48,6 +49,7 @@ def _pem(section: dict[str, Any], key: str, base: Path) -> str | None:
 
 class KubeAPI:
     def __init__(self, server: str, ssl_context: ssl.SSLContext | None, token: str | None, timeout: float = 3.0):
+        self.server = server
         url = urlsplit(server)
         if url.scheme not in ("https", "http") or not url.hostname or url.query or url.fragment:
             raise Unsupported(f"server {server!r}")
@@ -98,7 +100,7 @@ class KubeAPI:
             raise Unsupported(f"kubeconfig: {err}") from None
         return cls(str(cluster.get("server", "")), ssl_context, token)
 
-    def get(self, path: str, query: dict[str, Any] | None = None, accept: str = "application/json") -> Any:
+    def get(self, path: str, query: dict[str, Any] | None = None, accept: str = JSON) -> Any:
         """The decoded JSON of a 200 answer, None for a 404; Unsupported for anything else."""
         url = self.prefix + path + ("?" + urlencode(query) if query else "")
         try:

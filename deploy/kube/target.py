@@ -72,8 +72,7 @@ def resolve_kubeconfig(kubeconfig: Path | None, context: str | None) -> Path:
         return default
     raise ClusterError(
         "no kubeconfig found: pass --kubeconfig, set KUBECONFIG, put one in "
-        f"{secrets_dir()}/kubeconfig, or use --local (bench commands: --local-cluster) for the project's local "
-        "control plane."
+        f"{secrets_dir()}/kubeconfig, or use --local for the project's local control plane."
     )
 
 

@@ -2,8 +2,9 @@
 unchanged ones skipped; on the first failed level stop and report applied / failed / not started."""
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from deploy.console import log
@@ -11,10 +12,10 @@ from deploy.errors import DeployError, HelmError, PlanError, TemplateError
 from deploy.kube.events import failure_events
 from deploy.kube.helm import PENDING, Helm
 from deploy.kube.retry import retrying
-from deploy.platform.plan import Release
+from deploy.platform.plan import Plan, Release, components, release_name
 from deploy.platform.prepare import Prepared
 from deploy.platform.references import adopt_namespaces, check_secrets
-from deploy.platform.state import Deployed, description, digest_labels
+from deploy.platform.state import Deployed, Labelled, description, digest_labels, is_current
 
 # What happened to a release in a run (the summary's "action" column).
 UNCHANGED, INSTALLED, UPGRADED, RENDERED = "unchanged", "installed", "upgraded", "rendered"
@@ -58,26 +59,26 @@ class ApplyOptions:
 
 def changed(prep: Prepared, deployed: dict[str, Deployed], force: bool = False) -> dict[str, bool]:
     """alias -> whether its release must be installed or upgraded."""
-    out = {}
-    for rel in prep.plan.ordered():
-        current = deployed.get(rel.name)
-        same = current is not None and current.status == "deployed" and current.digest == prep.digests[rel.alias]
-        out[rel.alias] = force or not same
-    return out
+    return {r.alias: force or not is_current(deployed.get(r.name), prep.digests[r.alias]) for r in prep.plan.ordered()}
 
 
-def check_needs_deployed(prep: Prepared, deployed: dict[str, Deployed], all_names: dict[str, str]) -> None:
-    """Without --with-deps, what the selection needs must already be deployed."""
+def missing_needs(plan: Plan, deployed: Mapping[str, Deployed | Labelled], charts_dir: Path) -> list[tuple[str, str]]:
+    """(release, release it needs) for each need outside the selection that is not deployed."""
+    names = {c.alias: release_name(plan.env, c) for c in components(charts_dir)}
     missing = set()
-    for rel in prep.plan.ordered():
+    for rel in plan.ordered():
         for need in rel.needs:
-            if need in prep.plan.releases:
-                continue
-            name = all_names[need]
-            if deployed.get(name) is None or deployed[name].status != "deployed":
-                missing.add((rel.name, name))
+            current = deployed.get(names[need])
+            if need not in plan.releases and (current is None or current.status != "deployed"):
+                missing.add((rel.name, names[need]))
+    return sorted(missing)
+
+
+def check_needs_deployed(plan: Plan, deployed: Mapping[str, Deployed], charts_dir: Path) -> None:
+    """Without --with-deps, what the selection needs must already be deployed."""
+    missing = missing_needs(plan, deployed, charts_dir)
     if missing:
-        pairs = "; ".join(f"{a} needs {b}" for a, b in sorted(missing))
+        pairs = "; ".join(f"{a} needs {b}" for a, b in missing)
         raise PlanError(
             f"releases that the selection needs are not deployed: {pairs}. Add --with-deps to apply them "
             "in the same run, or deploy them first."

@@ -1,9 +1,12 @@
-"""Chart folders on disk: a content digest (what a release was made from) and whether the
-`file://` dependencies (the platform-lib library chart) must be rebuilt with `helm dependency build`."""
+"""Chart folders on disk: a content digest (what a release was made from), whether the `file://`
+dependencies (the platform-lib library chart) must be rebuilt with `helm dependency build`, and the
+Kubernetes version floor that the charts' `kubeVersion` sets."""
 
 import hashlib
+import re
 import subprocess
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -101,5 +104,28 @@ def build_dependencies(helm: Path, chart_dirs: Iterable[Path], log: Callable[[st
     return stale
 
 
-def chart_version(chart_dir: Path) -> str:
-    return str(read_yaml(chart_dir / "Chart.yaml").get("version", ""))
+# `kubeVersion: ">=1.33.0-0"`: the lowest Kubernetes minor a chart installs on.
+_FLOOR = re.compile(r">=\s*v?(\d+)\.(\d+)")
+
+
+@dataclass(frozen=True)
+class KubeFloor:
+    version: tuple[int, int]
+    source: Path  # the Chart.yaml that sets it
+
+    def __str__(self) -> str:
+        return f"{self.version[0]}.{self.version[1]}"
+
+
+def kube_version_floor(charts_dir: Path) -> KubeFloor | None:
+    """The oldest Kubernetes every chart of the suite accepts: the highest `>=` floor among the charts'
+    `kubeVersion`s (None when no chart names one). Preflight refuses an older server with it, before
+    Helm would refuse the first chart."""
+    found: KubeFloor | None = None
+    for chart_yaml in sorted(charts_dir.glob("*/Chart.yaml")):
+        match = _FLOOR.search(str(read_yaml(chart_yaml).get("kubeVersion") or ""))
+        if match:
+            version = (int(match[1]), int(match[2]))
+            if found is None or version > found.version:
+                found = KubeFloor(version, chart_yaml)
+    return found

@@ -16,12 +16,13 @@ import yaml
 from deploy import tools
 from deploy.console import console, escape
 from deploy.kube.helm import Helm, run
-from deploy.kube.target import check_context
-from deploy.platform.deployer import Request, build_dependencies, connect
-from deploy.platform.plan import WORKFLOWS, Release, without
-from deploy.platform.preflight import ARGO_API, ARGO_CRD, has_crd, server_version
-from deploy.platform.prepare import Prepared, prepare
-from deploy.platform.state import Deployed, read_deployed
+from deploy.platform.apply import ApplyOptions
+from deploy.platform.plan import Release
+from deploy.platform.preflight import allowed
+from deploy.platform.prepare import Prepared, build_dependencies, prepare
+from deploy.platform.request import Request
+from deploy.platform.session import open_session
+from deploy.platform.state import Deployed, is_current
 
 SECRET_KEY = re.compile(r"(password|passwd|secret|token|credential|apikey|api_key|private)", re.I)
 
@@ -92,12 +93,12 @@ def values_diff(old: dict[str, Any], new: dict[str, Any]) -> str:
     return "".join(difflib.unified_diff(_dump(a), _dump(b), "values (deployed)", "values (new)"))
 
 
-async def _one(
-    helm: Helm, prep: Prepared, rel: Release, current: Deployed | None, apis: tuple[str, ...]
-) -> ReleaseDiff:
-    if current is not None and current.status == "deployed" and current.digest == prep.digests[rel.alias]:
+async def _one(helm: Helm, prep: Prepared, rel: Release, current: Deployed | None, opts: ApplyOptions) -> ReleaseDiff:
+    if is_current(current, prep.digests[rel.alias]):
         return ReleaseDiff(rel.name, False, "unchanged")
-    new = await helm.template(rel.name, rel.chart_dir, prep.values[rel.alias], prep.namespace, apis)
+    new = await helm.template(
+        rel.name, rel.chart_dir, prep.values[rel.alias], prep.namespace, opts.api_versions, opts.kube_version
+    )
     if current is None:
         listing = "".join(f"+ {key}\n" for key in objects(new))
         return ReleaseDiff(rel.name, True, "not installed: would be installed", listing)
@@ -113,30 +114,27 @@ async def _one(
     return ReleaseDiff(rel.name, False, "same manifests and values (chart files changed only)")
 
 
-def diff_environment(req: Request) -> list[ReleaseDiff]:
+def diff_environment(req: Request) -> tuple[list[ReleaseDiff], list[str]]:
+    """Each planned release against what is deployed, rendered as the deploy would render it (the
+    same session and preflight); and the preflight's warnings."""
     tools.tool("helm")
     prep = prepare(req.inputs, req.selection, req.runs_root, req.values_dir, req.charts_dir)
     try:
-        target = connect(req, prep.merged.values)
-        check_context(target)
-        api = target.api_client()
-        server_version(api, target)
-        apis: tuple[str, ...] = ()
-        if WORKFLOWS in prep.plan.releases:
-            if has_crd(api, ARGO_CRD):
-                apis = (ARGO_API,)
-            else:
-                prep.plan = without(prep.plan, WORKFLOWS, f"skipped: the Argo CRD {ARGO_CRD} is not installed")
-        helm = Helm(kubeconfig=target.kubeconfig, context=target.context)
+        session = open_session(req, prep.merged.values, prep.plan)
+        pre = session.preflight
+        assert pre is not None
+        prep.plan = allowed(prep.plan, pre)
+        helm = session.helm(req.apply.timeout)
         build_dependencies(prep)
-        deployed = read_deployed(api, req.inputs.namespace)
+        deployed = session.deployed()
+        opts = ApplyOptions(api_versions=pre.api_versions, kube_version=pre.kube_version)
 
         async def all_diffs() -> list[ReleaseDiff]:
             return list(
-                await asyncio.gather(*(_one(helm, prep, r, deployed.get(r.name), apis) for r in prep.plan.ordered()))
+                await asyncio.gather(*(_one(helm, prep, r, deployed.get(r.name), opts) for r in prep.plan.ordered()))
             )
 
-        return run(all_diffs())
+        return run(all_diffs()), pre.warnings
     finally:
         prep.run.remove()
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deploy.platform.nodepools import NodePool
+from deploy.platform.session import Session
 
 
 @dataclass
@@ -71,7 +72,25 @@ def check_nodes(nodes: list[dict[str, Any]], pools: dict[str, NodePool], assign:
     return NodeReport(pools=members, fixes=fixes, unassigned=unassigned)
 
 
-def apply_fixes(core: Any, fixes: list[NodeFix], nodes: list[dict[str, Any]]) -> None:
+def apply_fixes(api_client: Any, fixes: list[NodeFix], nodes: list[dict[str, Any]]) -> None:
+    from kubernetes import client
+
+    core = client.CoreV1Api(api_client)
     taints = {n["metadata"]["name"]: (n.get("spec") or {}).get("taints") or [] for n in nodes}
     for fix in fixes:
         core.patch_node(fix.node, fix.patch(taints.get(fix.node, [])))
+
+
+def check_cluster(
+    session: Session, pools: dict[str, NodePool], assign: dict[str, str], apply: bool
+) -> tuple[NodeReport, list[NodeFix]]:
+    """The cluster's nodes against the pools; with `apply`, the missing labels and taints added first
+    and the nodes read again. The report, and the fixes that were applied."""
+    with session.unreachable("while reading the nodes"):
+        nodes = (session.reader.get("/api/v1/nodes") or {}).get("items") or []
+        report = check_nodes(nodes, pools, assign)
+        if not (apply and report.fixes):
+            return report, []
+        apply_fixes(session.api_client, report.fixes, nodes)
+        nodes = (session.reader.get("/api/v1/nodes") or {}).get("items") or []
+    return check_nodes(nodes, pools, assign), report.fixes

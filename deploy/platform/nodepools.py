@@ -20,15 +20,6 @@ class NodePool:
     test_nodes: int = 0
     spot: bool = False  # reclaimable capacity: where spot workloads run
 
-    def node_selector(self) -> dict[str, str]:
-        return dict(self.labels)
-
-    def tolerations(self) -> list[dict[str, str]]:
-        return [
-            {"key": t["key"], "operator": "Equal", "value": t.get("value", ""), "effect": t["effect"]}
-            for t in self.taints
-        ]
-
     def node_capacity(self) -> dict[str, str]:
         """Allocatable resources of one node of this pool, GPUs included."""
         cap = {"cpu": "8", "memory": "32Gi", "pods": "110", **{k: str(v) for k, v in self.capacity.items()}}

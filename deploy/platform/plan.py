@@ -46,9 +46,6 @@ class Plan:
     levels: list[list[Release]]
     excluded: dict[str, str] = field(default_factory=dict)  # alias -> why it is not in the plan
 
-    def by_name(self) -> dict[str, Release]:
-        return {r.name: r for r in self.releases.values()}
-
     def ordered(self) -> list[Release]:
         return [r for level in self.levels for r in level]
 

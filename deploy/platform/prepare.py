@@ -5,12 +5,44 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from deploy import tools
+from deploy.console import log
+from deploy.errors import ValuesError
 from deploy.paths import CHARTS, VALUES
+from deploy.platform import charts
 from deploy.platform.plan import Plan, build_plan, components
-from deploy.platform.render import Inputs, Merged, merge_inputs, release_values, write_values
 from deploy.platform.runfolder import RUNS, RunFolder
 from deploy.platform.schema import validate_release, validate_umbrella
 from deploy.platform.state import release_digest
+from deploy.platform.values import FAST_DUMPER, Inputs, Merged, deep_merge, merge_inputs
+
+# The only part of `global` that the cluster-scoped release gets: it is one release shared by every
+# environment on the cluster and runs no image, so it must render (and digest) the same whichever
+# environment applies it, or two environments would upgrade it back and forth. An allowlist, so that a
+# new per-environment global (a namespace, a tag, a Secret's name) cannot bring that churn back.
+CLUSTER_GLOBALS = ("commonLabels",)
+
+
+def release_values(values: dict[str, Any], alias: str, cluster_scoped: bool = False) -> dict[str, Any]:
+    """What Helm gives the subchart behind `alias` of the umbrella: its section plus `global`."""
+    section = values.get(alias) or {}
+    if not isinstance(section, dict):
+        raise ValuesError(f"{alias}: must be a mapping of the component's values, not {type(section).__name__}.")
+    out = {k: v for k, v in section.items() if k != "enabled"}
+    if "global" in values:
+        out["global"] = deep_merge(values["global"], section.get("global") or {})
+        if cluster_scoped:
+            out["global"] = {k: v for k, v in out["global"].items() if k in CLUSTER_GLOBALS}
+    return out
+
+
+def write_values(run_dir: Path, name: str, values: dict[str, Any]) -> Path:
+    path = run_dir / "values" / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.dump(values, Dumper=FAST_DUMPER, sort_keys=False))
+    return path
 
 
 @dataclass
@@ -66,3 +98,8 @@ def validate_values(prep: Prepared) -> None:
     """The schema check that prepare(validate=False) left out (ValuesError on a violation)."""
     for rel in prep.plan.ordered():
         validate_release(rel.name, rel.alias, rel.chart_dir, prep.values[rel.alias], prep.merged)
+
+
+def build_dependencies(prep: Prepared) -> None:
+    """The planned charts' `file://` dependencies packaged where stale (before helm renders them)."""
+    charts.build_dependencies(tools.tool("helm"), [r.chart_dir for r in prep.plan.ordered()], log=log)

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from deploy.errors import PreflightError
-from deploy.kube.readonly import METADATA
+from deploy.kube.reader import METADATA
 from deploy.platform.values import FAST_LOADER
 
 Ref = tuple[str, str]  # (namespace, name)

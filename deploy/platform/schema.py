@@ -14,8 +14,7 @@ from typing import Any
 
 from deploy.errors import ValuesError
 from deploy.paths import cache_dir
-from deploy.platform.render import KeyPath, Merged, canonical
-from deploy.platform.values import deep_merge, read_yaml
+from deploy.platform.values import KeyPath, Merged, canonical, deep_merge, read_yaml
 
 
 def chart_schema(chart_dir: Path) -> dict[str, Any] | None:

@@ -23,15 +23,19 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+from deploy.kube.reader import METADATA_LIST, Reader
 from deploy.platform.charts import chart_digest
-from deploy.platform.render import canonical
+from deploy.platform.values import canonical
 
 DIGEST_PREFIX = "kaiml-deploy digest="
 DIGEST_LABEL = "kaiml.io/digest"
 REVISION_LABEL = "kaiml.io/revision"
 LABEL_DIGEST_CHARS = 40
 FORMAT = "1"  # bump when what the digest covers changes
+# Helm's storage Secrets, the newest revisions only.
+HELM_SECRETS = {"labelSelector": "owner=helm,status!=superseded", "fieldSelector": "type=helm.sh/release.v1"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,20 @@ def digest_labels(digest: str, revision: int) -> dict[str, str]:
     return {DIGEST_LABEL: digest[:LABEL_DIGEST_CHARS], REVISION_LABEL: str(revision)}
 
 
+def is_current(current: "Deployed | Labelled | None", digest: str) -> bool:
+    """The one rule for "this release is what the run would apply": its newest revision is `deployed`,
+    made by this tool from `digest`, and nothing has made a revision since. Read from the release record
+    (Deployed: its description) or from the storage Secret's labels alone (Labelled: the no-op path)."""
+    if current is None or current.status != "deployed":
+        return False
+    if isinstance(current, Labelled):
+        return (
+            current.labels.get(REVISION_LABEL) == str(current.revision)
+            and current.labels.get(DIGEST_LABEL) == digest[:LABEL_DIGEST_CHARS]
+        )
+    return current.digest == digest
+
+
 @dataclass(frozen=True)
 class Labelled:
     """The newest revision of a release as its storage Secret's labels tell it."""
@@ -70,14 +88,6 @@ class Labelled:
     revision: int
     status: str
     labels: dict[str, str]
-
-    def unchanged(self, digest: str) -> bool:
-        """Deployed by this tool from `digest`, and nothing has made a revision since."""
-        return (
-            self.status == "deployed"
-            and self.labels.get(REVISION_LABEL) == str(self.revision)
-            and self.labels.get(DIGEST_LABEL) == digest[:LABEL_DIGEST_CHARS]
-        )
 
 
 def from_secret_labels(items: list[dict[str, Any]]) -> dict[str, Labelled]:
@@ -125,15 +135,13 @@ def from_secret_items(items: list[dict[str, Any]]) -> dict[str, Deployed]:
     return out
 
 
-def read_deployed(api_client: Any, namespace: str) -> dict[str, Deployed]:
+def read_deployed(reader: Reader, namespace: str) -> dict[str, Deployed]:
     """All releases in `namespace`, newest revision each (superseded revisions are not fetched)."""
-    from kubernetes import client
+    found = reader.get(f"/api/v1/namespaces/{quote(namespace, safe='')}/secrets", HELM_SECRETS)
+    return from_secret_items((found or {}).get("items") or [])
 
-    resp = client.CoreV1Api(api_client).list_namespaced_secret(
-        namespace,
-        label_selector="owner=helm,status!=superseded",
-        field_selector="type=helm.sh/release.v1",
-        _preload_content=False,
-        _request_timeout=30,
-    )
-    return from_secret_items(json.loads(resp.data).get("items") or [])
+
+def read_labelled(reader: Reader, namespace: str) -> dict[str, Labelled] | None:
+    """The same, from the Secrets' metadata only (no release decoded): the no-op path's one request."""
+    found = reader.get(f"/api/v1/namespaces/{quote(namespace, safe='')}/secrets", HELM_SECRETS, METADATA_LIST)
+    return None if not isinstance(found, dict) else from_secret_labels(found.get("items") or [])

@@ -1,10 +1,11 @@
-"""Follow a launched sweep with watches, not polling: one on its pods, one on its Jobs, one on the
-Jobs' FailedCreate events (quota). Each runs in a thread (deploy/kube/watch.py `observe`: a list,
+"""Follow a launched run of a workload (bench: a sweep) with watches, not polling: one on its pods, one
+on its Jobs, one on the Jobs' FailedCreate events (quota). Each runs in a thread
+(deploy/kube/watch.py `observe`: a list,
 then watches from its resourceVersion); all of them feed one queue, and only the
 main thread changes the tracker and the results file, so neither needs a lock.
 
 A Succeeded pod's log is read once, by a small pool of threads (the API server relays each read to
-the node, so reads overlap), and its KAIML_RESULT is recorded for config `indexes[completion index]`:
+the node, so reads overlap), and its result (the workload's parser) is recorded for unit `indexes[completion index]`:
 a config's result is written once however many pods it took (retries, preemption, deleted nodes).
 Objects stay JSON dicts (deploy/kube/watch.py) and the tracker holds one entry per config, so memory
 does not grow with the number of events."""
@@ -22,7 +23,8 @@ from typing import Any
 
 from deploy.errors import ClusterError
 from deploy.kube import watch as kube
-from deploy.workloads.indexes import GROUP_LABEL, SWEEP_LABEL, config_index
+from deploy.workloads.indexes import config_index
+from deploy.workloads.kind import Workload
 from deploy.workloads.pending import event_time, failure_reason, job_failure, job_reasons, pod_reason
 from deploy.workloads.store import ResultStore, failure_record, result_record
 from deploy.workloads.tracker import Tracker
@@ -36,11 +38,18 @@ ATTEMPTS = 6
 
 
 @dataclass
-class Sweep:
+class Followed:
+    """One launched run of a workload: its name, namespace, groups (Jobs) and units."""
+
+    workload: Workload
     name: str
     namespace: str
     groups: dict[str, list[int]]
     configs: dict[int, dict[str, Any]]
+
+    @classmethod
+    def of(cls, workload: Workload, values: dict[str, Any], namespace: str) -> "Followed":
+        return cls(workload, workload.run_name(values), namespace, workload.groups(values), workload.units(values))
 
 
 def record_of(pod: dict[str, Any], group: str, result: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
@@ -50,10 +59,10 @@ def record_of(pod: dict[str, Any], group: str, result: dict[str, Any], config: d
 class Follower:
     """The state machine behind `follow`: feed it pods, Jobs, events and log texts."""
 
-    def __init__(self, sweep: Sweep, store: ResultStore, max_reruns: int = 2) -> None:
-        self.sweep = sweep
+    def __init__(self, run: Followed, store: ResultStore, max_reruns: int = 2) -> None:
+        self.run = run
         self.store = store
-        self.tracker = Tracker(sweep.groups)
+        self.tracker = Tracker(run.groups)
         self.reading: set[int] = set()  # configs whose log read is under way
         self.lost: list[int] = []  # configs whose result went with its pod: to run again
         self.reruns: Counter[int] = Counter()
@@ -72,7 +81,8 @@ class Follower:
     def pod(self, kind: str, pod: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
         """A pod event; returns (config index, pod) when its log should be read now."""
         meta = pod.get("metadata") or {}
-        found = config_index(meta.get("labels"), meta.get("annotations"), self.sweep.groups)
+        labels, annotations = meta.get("labels"), meta.get("annotations")
+        found = config_index(labels, annotations, self.run.groups, self.run.workload.group_label)
         if found is None:
             return None
         index = found[1]
@@ -93,10 +103,8 @@ class Follower:
         """The log of config `index`'s Succeeded pod; text None: it could not be read (`why`; None: the pod
         was gone before it was read). Either way the Job counts the index done and the result is lost:
         the config runs again, up to max_reruns times, then fails with the reason."""
-        from runner.result import find_result
-
         self.reading.discard(index)
-        group = kube.get(pod, "metadata", "labels", GROUP_LABEL, default="")
+        group = kube.get(pod, "metadata", "labels", self.run.workload.group_label, default="")
         name = kube.get(pod, "metadata", "name")
         if text is None:
             self.spent.add(name)
@@ -114,16 +122,16 @@ class Follower:
             lost = f"log unavailable ({why})" if why else "result lost with its pod (or node) before it was read"
             self.tracker.pod_phase(index, "Pending", f"{lost}: re-run")
             return
-        result = find_result(text)
+        result = self.run.workload.parse(text)
         if result is None:
-            self.tracker.failed(index, f"pod {name} succeeded without a KAIML_RESULT line")
+            self.tracker.failed(index, f"pod {name} succeeded without a result in its log")
             return
-        self.store.record(index, record_of(pod, group, result, self.sweep.configs.get(index, {})))
+        self.store.record(index, record_of(pod, group, result, self.run.configs.get(index, {})))
         self.tracker.done(index)
 
     def add_groups(self, groups: dict[str, list[int]]) -> None:
         """Re-run groups now in the release: their pods count for their configs."""
-        self.sweep.groups.update(groups)
+        self.run.groups.update(groups)
         self.tracker.groups.update(groups)
 
     def take_lost(self) -> list[int]:
@@ -132,17 +140,17 @@ class Follower:
 
     def job(self, kind: str, job: dict[str, Any]) -> None:
         name = kube.get(job, "metadata", "name")
-        group = kube.get(job, "metadata", "labels", GROUP_LABEL, default="")
-        if kind == "DELETED" or group not in self.sweep.groups:
+        group = kube.get(job, "metadata", "labels", self.run.workload.group_label, default="")
+        if kind == "DELETED" or group not in self.run.groups:
             return
         self.job_groups[name] = group
         why = job_failure(job)
         self.tracker.job_status(group, kube.get(job, "status", "failedIndexes"), why is not None, why)
 
     def event(self, kind: str, event: dict[str, Any]) -> None:
-        """A FailedCreate event of one of the sweep's Jobs: why its group's pods do not exist."""
+        """A FailedCreate event of one of the run's Jobs: why its group's pods do not exist."""
         name = kube.get(event, "involvedObject", "name")
-        group = self.job_groups.get(name) or _group_of_job(name, self.sweep)
+        group = self.job_groups.get(name) or _group_of_job(name, self.run)
         if kind == "DELETED" or group is None or event.get("reason") != "FailedCreate":
             return
         self.job_groups[name] = group
@@ -154,9 +162,9 @@ class Follower:
     def settle(self) -> None:
         """Store each config that failed since the last call, with its reason."""
         for index in self.tracker.take_failed():
-            group = next((g for g, indexes in self.sweep.groups.items() if index in indexes), "")
+            group = next((g for g, indexes in self.run.groups.items() if index in indexes), "")
             why = self.tracker.reasons.get(index, "failed (no reason known)")
-            self.store.fail(index, failure_record(group, self.sweep.configs.get(index, {}), why))
+            self.store.fail(index, failure_record(group, self.run.configs.get(index, {}), why))
 
     def expire(self, deadline_s: float) -> None:
         """The caller's deadline passed: what is not finished fails, and following ends."""
@@ -167,10 +175,10 @@ class Follower:
         return not self.reading and self.tracker.complete()
 
 
-def _group_of_job(job_name: str | None, sweep: Sweep) -> str | None:
-    """The chart names each Job `<sweep>-<group>`."""
-    prefix = f"{sweep.name}-"
-    if job_name and job_name.startswith(prefix) and job_name[len(prefix) :] in sweep.groups:
+def _group_of_job(job_name: str | None, run: Followed) -> str | None:
+    """The chart names each Job `<run>-<group>`."""
+    prefix = f"{run.name}-"
+    if job_name and job_name.startswith(prefix) and job_name[len(prefix) :] in run.groups:
         return job_name[len(prefix) :]
     return None
 
@@ -224,7 +232,7 @@ def refusal(err: Exception) -> str:
 
 def follow(
     api_client: Any,
-    sweep: Sweep,
+    run: Followed,
     store: ResultStore,
     on_update: Callable[[Tracker], None] = lambda t: None,
     rerun: Rerun | None = None,
@@ -239,10 +247,10 @@ def follow(
     from kubernetes.client.rest import ApiException
 
     core, batch = client.CoreV1Api(api_client), client.BatchV1Api(api_client)
-    follower = Follower(sweep, store, max_reruns if rerun else 0)
+    follower = Follower(run, store, max_reruns if rerun else 0)
     events: queue.Queue[tuple[str, str, Any]] = queue.Queue()
     stop = threading.Event()
-    selector = f"{SWEEP_LABEL}={sweep.name}"
+    selector = f"{run.workload.run_label}={run.name}"
 
     def read_log(index: int, pod: dict[str, Any]) -> None:
         """The pod's log to the queue, or None and why it could not be read: a refusal (4xx: the pod is
@@ -253,7 +261,7 @@ def follow(
         why: str | None = None
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                text = core.read_namespaced_pod_log(name, sweep.namespace, container="runner")
+                text = core.read_namespaced_pod_log(name, run.namespace, container=run.workload.container)
                 break
             except Exception as err:
                 status = err.status if isinstance(err, ApiException) else None
@@ -271,9 +279,12 @@ def follow(
         ("pods", core.list_namespaced_pod, {"label_selector": selector}),
     ]
     threads = [
-        threading.Thread(target=_stream, args=(events, stop, topic, fn, sweep.namespace), kwargs=kw, daemon=True)
+        threading.Thread(target=_stream, args=(events, stop, topic, fn, run.namespace), kwargs=kw, daemon=True)
         for topic, fn, kw in streams
     ]
+    if follower.complete():  # picked up again with every result stored: nothing to watch
+        on_update(follower.tracker)
+        return follower.tracker
     readers = ThreadPoolExecutor(LOG_READERS, thread_name_prefix="pod-log")
     for t in threads:
         t.start()
@@ -307,11 +318,13 @@ def follow(
 
 def _dispatch(follower: Follower, item: tuple[str, str, Any], read: Callable[[int, dict[str, Any]], Any]) -> None:
     topic, kind, obj = item
+    run = follower.run
     if topic == "error":
         raise ClusterError(
-            f"the API server failed the sweep's {kind} watch {ATTEMPTS} times in a row ({refusal(obj)}): stopped "
-            "following. The release stays installed and the results so far are kept; `bench status` shows where "
-            "the sweep is."
+            f"the API server failed the {run.workload.title}'s {kind} watch {ATTEMPTS} times in a row "
+            f"({refusal(obj)}): stopped following. The release stays installed and the results so far are kept; "
+            f"`{run.workload.name} follow {run.name}` picks it up again, `{run.workload.name} status {run.name}` "
+            "shows where it is."
         ) from obj
     if topic == "pods":
         wanted = follower.pod(kind, obj)

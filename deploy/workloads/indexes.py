@@ -1,10 +1,8 @@
-"""Which config a runner pod ran: its group's `indexes[completion index]`, never the log's content."""
+"""Which unit (bench: config) a pod ran: its group's `indexes[completion index]`, never the log's content."""
 
 from typing import Any
 
 COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
-GROUP_LABEL = "kai-ml.io/benchmark-group"
-SWEEP_LABEL = "kai-ml.io/benchmark"
 INDEXES_ENV = "KAIML_CONFIG_INDEXES"
 
 
@@ -26,10 +24,11 @@ def parse_indexes(value: str) -> list[int]:
 
 
 def config_index(
-    labels: dict[str, str] | None, annotations: dict[str, str] | None, groups: dict[str, list[int]]
+    labels: dict[str, str] | None, annotations: dict[str, str] | None, groups: dict[str, list[int]], group_label: str
 ) -> tuple[str, int] | None:
-    """(group, config index) of a runner pod, or None when it is not one of these groups'."""
-    group = (labels or {}).get(GROUP_LABEL)
+    """(group, unit index) of a pod, or None when it is not one of these groups' or its completion index
+    reports no result of its own (a negative entry)."""
+    group = (labels or {}).get(group_label)
     raw = (annotations or {}).get(COMPLETION_INDEX)
     if group not in groups or raw is None or not raw.isdigit():
         return None
@@ -37,7 +36,7 @@ def config_index(
     indexes = groups[group]
     if completion >= len(indexes):
         return None
-    return group, indexes[completion]
+    return (group, indexes[completion]) if indexes[completion] >= 0 else None
 
 
 def job_indexes(job: dict[str, Any]) -> list[int]:

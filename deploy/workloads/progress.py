@@ -1,4 +1,4 @@
-"""What `bench run` shows while a sweep runs (on a cluster or locally) and the line it ends with."""
+"""What a run shows while it runs (on a cluster or on this machine) and the line it ends with."""
 
 from pathlib import Path
 
@@ -18,12 +18,12 @@ SHOWN = 20
 class Display:
     """A progress bar of configs done / running / pending / failed, with pending reasons under it."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, unit: str = "config") -> None:
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[counts]}"),
             TimeElapsedColumn(), console=console,
         )  # fmt: skip
-        self.task = self.progress.add_task("configs", total=total, counts="")
+        self.task = self.progress.add_task(f"{unit}s", total=total, counts="")
         self.reasons = Text()
         self.live = Live(Group(self.progress, self.reasons), console=console, refresh_per_second=4)
 
@@ -35,18 +35,18 @@ class Display:
         self.reasons.plain = "\n".join(f"  pending ({n}): {why}" for why, n in sorted(waiting.items()))
 
 
-def summary(tracker: Tracker, sweep: str, folder: Path) -> int:
-    """One line of counts, then why each failed config failed (where known); the exit code."""
+def summary(tracker: Tracker, run: str, folder: Path, title: str = "sweep", unit: str = "config") -> int:
+    """One line of counts, then why each failed unit failed (where known); the exit code."""
     c = tracker.counts()
     failed = sorted(i for i, s in tracker.state.items() if s == FAILED)
     console.print(
-        f"sweep {sweep}: {c[DONE]} of {len(tracker.state)} configs have a result, {c[FAILED]} failed"
-        + (f" (configs {', '.join(map(str, failed[:SHOWN]))}{' ...' if len(failed) > SHOWN else ''})" if failed else "")
+        f"{title} {run}: {c[DONE]} of {len(tracker.state)} {unit}s have a result, {c[FAILED]} failed"
+        + (f" ({unit}s {', '.join(map(str, failed[:SHOWN]))}{' ...' if len(failed) > SHOWN else ''})" if failed else "")
         + f"; results in {folder / 'results.jsonl'}",
         highlight=False,
         markup=False,
     )
     for index in failed[:SHOWN]:
         if index in tracker.reasons:
-            console.print(f"  config {index}: {tracker.reasons[index]}", highlight=False, soft_wrap=True, markup=False)
+            console.print(f"  {unit} {index}: {tracker.reasons[index]}", highlight=False, soft_wrap=True, markup=False)
     return 0 if not failed and c[DONE] == len(tracker.state) else 1

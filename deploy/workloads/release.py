@@ -1,5 +1,5 @@
-"""The sweep's release: charts/benchmark installed without waiting for its Jobs, upgraded with
-re-run groups, and uninstalled."""
+"""A run's release: the workload's chart installed without waiting for its Jobs, upgraded with re-run
+groups, and uninstalled."""
 
 import contextlib
 import copy
@@ -11,25 +11,17 @@ from typing import Any
 from deploy import tools
 from deploy.kube.helm import Helm, run
 from deploy.platform import charts
-from deploy.platform.render import nested, parse_set
-from deploy.platform.values import deep_merge
+from deploy.platform.values import deep_merge, nested, parse_set
+from deploy.workloads.kind import Workload
 
 HELM_DRIVER = "HELM_DRIVER"
 
 
-def release_name(sweep: str) -> str:
-    return f"bench-{sweep}"
-
-
-def benchmarks_namespace(values: dict[str, Any], release_namespace: str) -> str:
-    return ((values.get("global") or {}).get("namespaces") or {}).get("benchmarks") or release_namespace
-
-
-def release_namespace(values: dict[str, Any], given: str | None = None) -> str:
-    """Where the sweep's Helm release (its storage Secrets) lives: `given` (--release-namespace), else
-    the benchmarks namespace itself, so that whoever may run sweeps there needs no rights elsewhere
-    (platform-policy's team-member Role is namespaced), else `default`."""
-    return given or benchmarks_namespace(values, "default")
+def release_namespace(workload: Workload, values: dict[str, Any], given: str | None = None) -> str:
+    """Where a run's Helm release (its records, ConfigMaps: configmap_storage) lives: `given`
+    (--release-namespace), else the namespace its pods run in, so that whoever may launch there needs no
+    rights elsewhere (platform-policy's benchmark-launcher Role is namespaced), else `default`."""
+    return given or workload.namespace(values, "default")
 
 
 def with_sets(values: dict[str, Any], sets: list[str]) -> dict[str, Any]:
@@ -84,16 +76,25 @@ def configmap_storage() -> Iterator[None]:
             os.environ[HELM_DRIVER] = before
 
 
-def install(helm: Helm, chart_dir: Path, values: dict[str, Any], release_namespace: str, timeout: str) -> dict:
+def install(
+    helm: Helm, workload: Workload, chart_dir: Path, values: dict[str, Any], release_namespace: str, timeout: str
+) -> dict:
     charts.build_dependencies(tools.tool("helm"), [chart_dir])
-    name = release_name(values["sweep"]["name"])
+    name = workload.release(workload.run_name(values))
     with configmap_storage():
-        return run(helm.upgrade(name, chart_dir, values, release_namespace, f"bench {name}", timeout, wait=False))
+        return run(
+            helm.upgrade(name, chart_dir, values, release_namespace, f"{workload.name} {name}", timeout, wait=False)
+        )
 
 
-def uninstall(helm: Helm, sweep: str, release_namespace: str, timeout: str) -> bool:
+def installed(helm: Helm, workload: Workload, run_name: str, release_namespace: str) -> bool:
+    with configmap_storage():
+        return run(helm.status(workload.release(run_name), release_namespace)) is not None
+
+
+def uninstall(helm: Helm, workload: Workload, run_name: str, release_namespace: str, timeout: str) -> bool:
     """False when there was no release."""
-    name = release_name(sweep)
+    name = workload.release(run_name)
     with configmap_storage():
         if run(helm.status(name, release_namespace)) is None:
             return False

@@ -1,11 +1,12 @@
-"""`bench status`: per group, the Job's counts, why its configs wait, and the results collected."""
+"""`<workload> status`: per group, the Job's counts, why its configs wait, and the results collected."""
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from deploy.kube import watch as kube
-from deploy.workloads.indexes import GROUP_LABEL, SWEEP_LABEL, config_index, job_indexes, parse_ranges
+from deploy.workloads.indexes import config_index, job_indexes, parse_ranges
+from deploy.workloads.kind import Workload
 from deploy.workloads.pending import PENDING_GRACE_S, explain, failure_reason, job_failure, job_reasons, pod_reason
 
 
@@ -36,20 +37,26 @@ def _age_s(obj: dict[str, Any], now: datetime) -> float:
     return (now - datetime.fromisoformat(created.replace("Z", "+00:00"))).total_seconds()
 
 
-def sweep_status(
-    api_client: Any, namespace: str, sweep: str, recorded: set[int], stored: dict[int, str] | None = None
+def run_status(
+    api_client: Any,
+    workload: Workload,
+    namespace: str,
+    run: str,
+    recorded: set[int],
+    known: dict[str, list[int]],
+    stored: dict[int, str] | None = None,
 ) -> list[GroupStatus]:
-    """`recorded`: configs with a stored result; `stored`: stored failures (config -> why), shown for
-    configs whose pods are gone."""
+    """`known`: the run's groups from the values it was launched with (a group missing there, e.g. launched
+    from another machine, is read from its Job's KAIML_CONFIG_INDEXES); `recorded`: units with a stored
+    result; `stored`: stored failures (unit -> why), shown where the pods no longer say it."""
     from kubernetes import client
 
     core, batch = client.CoreV1Api(api_client), client.BatchV1Api(api_client)
-    selector = f"{SWEEP_LABEL}={sweep}"
+    selector = f"{workload.run_label}={run}"
     jobs, _ = kube.list_all(batch.list_namespaced_job, namespace, label_selector=selector)
-    job_groups = {
-        kube.get(j, "metadata", "name"): kube.get(j, "metadata", "labels", GROUP_LABEL, default="") for j in jobs
-    }
-    groups = {job_groups[kube.get(j, "metadata", "name")]: job_indexes(j) for j in jobs}
+    label = workload.group_label
+    job_groups = {kube.get(j, "metadata", "name"): kube.get(j, "metadata", "labels", label, default="") for j in jobs}
+    groups = {g: known.get(g) or job_indexes(j) for j in jobs if (g := job_groups[kube.get(j, "metadata", "name")])}
     rows = {}
     for job in jobs:
         group = job_groups[kube.get(job, "metadata", "name")]
@@ -60,7 +67,7 @@ def sweep_status(
             succeeded=kube.get(job, "status", "succeeded", default=0),
             failed=kube.get(job, "status", "failed", default=0),
             active=kube.get(job, "status", "active", default=0),
-            results=sum(1 for i in groups[group] if i in recorded),
+            results=sum(1 for i in groups[group] if i >= 0 and i in recorded),
             job_failed=job_failure(job) or "",
         )
     now = datetime.now(UTC)
@@ -71,7 +78,7 @@ def sweep_status(
     for page, _ in kube.list_pages(core.list_namespaced_pod, namespace, label_selector=selector):
         for pod in page:
             meta = pod.get("metadata") or {}
-            found = config_index(meta.get("labels"), meta.get("annotations"), groups)
+            found = config_index(meta.get("labels"), meta.get("annotations"), groups, workload.group_label)
             failure = failure_reason(pod) if kube.get(pod, "status", "phase") == "Failed" else None
             if found is not None and failure:
                 rows[found[0]].failures[found[1]] = failure
@@ -90,11 +97,11 @@ def sweep_status(
         row = rows[job_groups[kube.get(job, "metadata", "name")]]
         if row.job_failed:  # what its Job had not finished failed with it (its deadline, say)
             completed = parse_ranges(kube.get(job, "status", "completedIndexes"))
-            for completion, index in enumerate(groups[row.group]):
-                if completion not in completed and index not in recorded:
+            for completion, index in enumerate(groups.get(row.group, [])):
+                if index >= 0 and completion not in completed and index not in recorded:
                     row.failures.setdefault(index, row.job_failed)
     for index, why in (stored or {}).items():
-        owners = [r for r in rows.values() if index in groups[r.group]]
+        owners = [r for r in rows.values() if index in groups.get(r.group, [])]
         if owners and not any(index in r.failures for r in owners):
             owners[-1].failures[index] = why  # a re-run group comes after the group it repeats
     return list(rows.values())

@@ -1,5 +1,6 @@
-"""results.jsonl: one line per config, appended as outcomes arrive: its `result`, or the `failure` that
-ended it (why, in words). A config is recorded once; its failure is final for that launch."""
+"""A run's folder, runs/<workload>-<run>/: results.jsonl (one line per unit, appended as outcomes arrive:
+its `result`, or the `failure` that ended it, in words; a unit is recorded once, and its failure is final
+for that launch) and values.json (the chart values it was launched with, so it can be followed again)."""
 
 import json
 from collections.abc import Iterator
@@ -7,10 +8,6 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = "results.jsonl"
-
-
-def bench_dir(runs_root: Path, sweep: str) -> Path:
-    return runs_root / f"bench-{sweep}"
 
 
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
@@ -75,17 +72,29 @@ class ResultStore:
         self.failed[index] = record["failure"]
         return True
 
-    def reset(self) -> None:
-        """A new launch of the sweep starts a new results file."""
-        self.path.unlink(missing_ok=True)
+    def archive(self) -> Path | None:
+        """Move the results of an earlier launch aside (never deleted): results-<n>.jsonl; returns it."""
+        if not self.path.exists():
+            return None
+        n = 1 + sum(1 for _ in self.path.parent.glob("results-*.jsonl"))
+        kept = self.path.with_name(f"results-{n}.jsonl")
+        self.path.rename(kept)
         self.recorded.clear()
         self.failed.clear()
+        return kept
 
 
-def new_launch(runs_root: Path, values: dict[str, Any]) -> ResultStore:
-    """The store of a sweep being launched: a new results file, and the chart values it ran with."""
-    store = ResultStore(bench_dir(runs_root, values["sweep"]["name"]))
-    store.reset()
-    store.path.parent.mkdir(parents=True, exist_ok=True)
-    (store.path.parent / "values.json").write_text(json.dumps(values, indent=2))
-    return store
+VALUES = "values.json"
+
+
+def launched_values(folder: Path) -> dict[str, Any] | None:
+    """The chart values a run was launched with (None: never launched from here)."""
+    path = folder / VALUES
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def save_values(folder: Path, values: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{VALUES}.tmp"
+    tmp.write_text(json.dumps(values, indent=2, sort_keys=True))
+    tmp.replace(folder / VALUES)

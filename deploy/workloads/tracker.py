@@ -26,7 +26,8 @@ class Tracker:
     def __post_init__(self) -> None:
         for indexes in self.groups.values():
             for i in indexes:
-                self.state.setdefault(i, PENDING)
+                if i >= 0:  # a negative entry reports no result (deploy/workloads/kind.py)
+                    self.state.setdefault(i, PENDING)
 
     def finished(self, index: int) -> bool:
         return self.state.get(index) in (DONE, FAILED)
@@ -84,11 +85,11 @@ class Tracker:
         (`why`: the Job's own reason, e.g. its deadline)."""
         indexes = self.groups.get(group, [])
         for completion in parse_ranges(failed_indexes):
-            if completion < len(indexes):
+            if completion < len(indexes) and indexes[completion] >= 0:
                 self.failed(indexes[completion])
         if job_failed:
             for i in indexes:
-                if not self.finished(i):
+                if i >= 0 and not self.finished(i):
                     self.failed(i, why)
 
     def counts(self) -> Counter[str]:
@@ -105,7 +106,7 @@ class Tracker:
             if now - since >= grace_s and index in self.reasons:
                 out[self.reasons[index]] += 1
         for group, reason in self.group_reasons.items():
-            stuck = sum(1 for i in self.groups[group] if self.state[i] == PENDING)
+            stuck = sum(1 for i in self.groups[group] if self.state.get(i) == PENDING)
             if stuck:
                 out[f"{group}: {reason}"] += stuck
         return dict(out)

@@ -37,3 +37,41 @@ def test_a_sweep_runs_and_every_config_reports_once(platform: Path, kubeconfig: 
     assert gone.returncode == 0, gone.stderr
     kept = cli(None, platform, "bench", "results", "bench-test", "--format", "json")
     assert len(json.loads(kept.stdout)) == 6
+
+
+def test_a_sweep_is_picked_up_again_and_never_emptied(platform: Path, kubeconfig: Path, tmp_path: Path) -> None:
+    """--no-follow, then `bench follow`; `bench run` of the same sweep resumes, other values are refused
+    unless --restart, which keeps the earlier results beside the new ones."""
+    sweep = tmp_path / "resume.yaml"
+    sweep.write_text(SWEEP.read_text().replace("name: bench-test", "name: bench-resume"))
+    launch = ("bench", "run", str(sweep), "--env", "dev", "--set", LOG_LABELS, "--timeout", "2m")
+    started = cli(kubeconfig, platform, *launch, "--no-follow")
+    assert started.returncode == 0, started.stderr
+    assert "bench follow bench-resume" in started.stderr
+    results = platform / "bench-bench-resume" / "results.jsonl"
+    assert not results.exists()
+
+    followed = cli(kubeconfig, platform, "bench", "follow", "bench-resume", "--env", "dev")
+    assert followed.returncode == 0, followed.stderr
+    assert "6 of 6 configs have a result" in followed.stderr
+    first = results.read_text()
+    assert len(first.splitlines()) == 6
+
+    again = cli(kubeconfig, platform, *launch)
+    assert again.returncode == 0, again.stderr
+    assert "picking it up" in again.stderr and "6 of 6 configs have a result" in again.stderr
+    assert results.read_text() == first  # nothing emptied, nothing recorded twice
+
+    other = (*launch, "--set", "parallelism=1")
+    refused = cli(kubeconfig, platform, *other)
+    assert refused.returncode != 0 and "launched before with other values" in refused.stderr, refused.stderr
+    assert "--restart" in refused.stderr and results.read_text() == first
+
+    restarted = cli(kubeconfig, platform, *other, "--restart")
+    assert restarted.returncode == 0, restarted.stderr
+    assert (platform / "bench-bench-resume" / "results-1.jsonl").read_text() == first
+    assert len(results.read_text().splitlines()) == 6
+
+    missing = cli(kubeconfig, platform, "bench", "follow", "nothing-here", "--env", "dev")
+    assert missing.returncode != 0 and "no sweep nothing-here was launched from here" in missing.stderr
+    assert cli(kubeconfig, platform, "bench", "delete", "bench-resume", "--env", "dev").returncode == 0

@@ -5,15 +5,20 @@ import json
 from pathlib import Path
 from typing import Any
 
-from deploy.workloads.follow import Follower, Sweep
-from deploy.workloads.indexes import COMPLETION_INDEX, GROUP_LABEL
+from deploy.workloads.bench.workload import BENCH, GROUP_LABEL
+from deploy.workloads.follow import Followed, Follower
+from deploy.workloads.indexes import COMPLETION_INDEX
 from deploy.workloads.release import with_rerun
 from deploy.workloads.store import ResultStore, read_records
 from deploy.workloads.tracker import DONE, FAILED, PENDING, RUNNING
 from runner.result import MARKER, SCHEMA
 
-SWEEP = Sweep(
-    name="s", namespace="ns", groups={"t4": [0, 2], "a100": [1, 3]}, configs={i: {"batchSize": i} for i in range(4)}
+SWEEP = Followed(
+    BENCH,
+    name="s",
+    namespace="ns",
+    groups={"t4": [0, 2], "a100": [1, 3]},
+    configs={i: {"batchSize": i} for i in range(4)},
 )
 
 
@@ -60,7 +65,7 @@ def test_deleted_pod_goes_back_to_pending_and_its_replacement_reports(tmp_path: 
 
 
 def test_a_result_lost_with_its_pod_is_run_again_in_a_new_group(tmp_path: Path) -> None:
-    sweep = Sweep(name="s", namespace="ns", groups={"t4": [0, 2]}, configs={0: {}, 2: {}})
+    sweep = Followed(BENCH, name="s", namespace="ns", groups={"t4": [0, 2]}, configs={0: {}, 2: {}})
     f = Follower(sweep, ResultStore(tmp_path), max_reruns=1)
     wanted = f.pod("ADDED", pod("p-0", "t4", 0, "Succeeded"))
     assert wanted is not None
@@ -77,7 +82,7 @@ def test_a_result_lost_with_its_pod_is_run_again_in_a_new_group(tmp_path: Path) 
 
 
 def test_a_log_that_cannot_be_read_is_a_lost_result_then_a_failure_with_the_server_s_reason(tmp_path: Path) -> None:
-    sweep = Sweep(name="s", namespace="ns", groups={"t4": [0]}, configs={0: {}})
+    sweep = Followed(BENCH, name="s", namespace="ns", groups={"t4": [0]}, configs={0: {}})
     f = Follower(sweep, ResultStore(tmp_path), max_reruns=1)
     why = "400 no logs found for container runner"
     wanted = f.pod("ADDED", pod("p-0", "t4", 0, "Succeeded"))
@@ -99,7 +104,7 @@ def test_a_pod_without_a_record_fails_its_config(tmp_path: Path) -> None:
     assert wanted is not None
     f.log(2, wanted[1], "runner: crashed\n")
     assert f.tracker.state[2] == FAILED
-    assert "without a KAIML_RESULT line" in f.tracker.reasons[2]
+    assert "without a result in its log" in f.tracker.reasons[2]
 
 
 def test_with_rerun_adds_one_group_per_origin_with_the_same_pod_shape() -> None:

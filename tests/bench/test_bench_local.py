@@ -15,7 +15,7 @@ import pytest
 
 from deploy.errors import DeviceError
 from deploy.paths import REPO
-from deploy.workloads.bench.device import Device, place
+from deploy.workloads.bench.device import Device, choose_devices
 from deploy.workloads.bench.onhost import RETRY, LocalRun, LocalSweep, judge
 from deploy.workloads.store import ResultStore, read_records
 from deploy.workloads.tracker import DONE, FAILED, Tracker
@@ -44,7 +44,7 @@ def cpu_sweep(tmp_path: Path, name: str, matrix: dict[str, Any]) -> Path:
 
 
 def test_six_configs_run_here_and_report_once(tmp_path: Path) -> None:
-    done = cli(tmp_path, "bench", "run", str(SWEEP), "--local", "--device", "cpu", "--parallel", "2")
+    done = cli(tmp_path, "bench", "run", str(SWEEP), "--here", "--device", "cpu", "--parallel", "2")
     assert done.returncode == 0, done.stderr
     assert "6 of 6 configs have a result, 0 failed" in done.stderr
     assert done.stderr.count("runs them on this machine's CPU") == 1
@@ -69,7 +69,7 @@ def test_six_configs_run_here_and_report_once(tmp_path: Path) -> None:
 def test_a_config_error_fails_its_config_once_and_the_others_run(tmp_path: Path) -> None:
     # The third config is an include of its own, with a model the runner does not know: exit 3.
     sweep = cpu_sweep(tmp_path, "with-bad", {"batchSize": [1, 2], "include": [{"batchSize": 3, "model": "no-such"}]})
-    done = cli(tmp_path, "bench", "run", str(sweep), "--local", "--parallel", "2")
+    done = cli(tmp_path, "bench", "run", str(sweep), "--here", "--parallel", "2")
     assert done.returncode == 1, done.stderr
     assert "2 of 3 configs have a result, 1 failed (configs 2)" in done.stderr
     assert "config 2: exit 3: bad config: model: unknown model 'no-such'" in done.stderr
@@ -134,7 +134,7 @@ def test_deadlines_stop_an_attempt_and_the_sweep(tmp_path: Path) -> None:
 def test_ctrl_c_stops_the_runners_and_keeps_the_results(tmp_path: Path) -> None:
     sweep = cpu_sweep(tmp_path, "long", {"batchSize": [1], "iterations": [5, 5_000_000]})
     env = {**os.environ, "KAIML_RUNS_DIR": str(tmp_path), "COLUMNS": "200"}
-    cmd = [sys.executable, "-m", "deploy", "bench", "run", str(sweep), "--local"]
+    cmd = [sys.executable, "-m", "deploy", "bench", "run", str(sweep), "--here"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     results = tmp_path / "bench-long" / "results.jsonl"
     try:
@@ -154,12 +154,12 @@ def test_ctrl_c_stops_the_runners_and_keeps_the_results(tmp_path: Path) -> None:
 
 
 def test_local_takes_no_cluster_option(tmp_path: Path) -> None:
-    for extra in (["--kubeconfig", "x"], ["--local-cluster"], ["--context", "ctx"]):
-        done = cli(tmp_path, "bench", "run", str(SWEEP), "--local", "--device", "cpu", *extra)
-        assert done.returncode == 2, done.stderr
+    for extra in (["--kubeconfig", "x"], ["--local"], ["--context", "ctx"]):
+        done = cli(tmp_path, "bench", "run", str(SWEEP), "--here", "--device", "cpu", *extra)
+        assert done.returncode == 64, done.stderr  # usage error (EX_USAGE)
         assert f"takes no {extra[0]}" in done.stderr
     done = cli(tmp_path, "bench", "run", str(SWEEP), "--parallel", "2")
-    assert done.returncode == 2 and "only with --local" in done.stderr
+    assert done.returncode == 64 and "only with --here" in done.stderr
     assert not list(tmp_path.iterdir())
 
 
@@ -169,8 +169,8 @@ def test_device_auto_refuses_gpu_configs_without_cuda_before_running(tmp_path: P
     kept = tmp_path / "bench-bench-test" / "results.jsonl"
     kept.parent.mkdir()
     kept.write_text('{"config": 0}\n')
-    done = cli(tmp_path, "bench", "run", str(SWEEP), "--local")
-    assert done.returncode == 2, done.stderr
+    done = cli(tmp_path, "bench", "run", str(SWEEP), "--here")
+    assert done.returncode == 64, done.stderr  # DeviceError: a usage error
     assert "torch sees no CUDA device" in done.stderr and "--device cpu" in done.stderr
     assert kept.read_text() == '{"config": 0}\n'  # the previous launch's results are untouched
     assert sorted(p.name for p in kept.parent.iterdir()) == ["results.jsonl"]
@@ -188,15 +188,15 @@ def test_judge_follows_the_chart_failure_policy() -> None:
 
 def test_place_devices() -> None:
     configs = {0: {"gpuType": "nvidia-t4", "gpuCount": 1}, 1: {"gpuType": "", "gpuCount": 0}}
-    cpu = place(configs, Device.cpu)
+    cpu = choose_devices(configs, Device.cpu)
     assert cpu.devices == {0: "cpu", 1: "cpu"} and cpu.configs[0] == {"gpuType": "nvidia-t4"}
     assert cpu.warning and "1 of 2 configs ask for GPUs (gpuType nvidia-t4)" in cpu.warning
-    assert place(configs, Device.auto, cuda=1).devices == {0: "cuda", 1: "cpu"}
-    assert place({1: configs[1]}, Device.auto, cuda=0).devices == {1: "cpu"}
+    assert choose_devices(configs, Device.auto, cuda=1).devices == {0: "cuda", 1: "cpu"}
+    assert choose_devices({1: configs[1]}, Device.auto, cuda=0).devices == {1: "cpu"}
     with pytest.raises(DeviceError, match="--device cpu"):
-        place(configs, Device.auto, cuda=0)
+        choose_devices(configs, Device.auto, cuda=0)
     with pytest.raises(DeviceError, match="--device cuda, but"):
-        place(configs, Device.cuda, cuda=0)
+        choose_devices(configs, Device.cuda, cuda=0)
 
 
 def _has_cuda() -> bool:

@@ -18,8 +18,9 @@ from deploy import tools
 from deploy.cluster.controlplane import LocalCluster
 from deploy.platform.nodepools import node_pools
 from deploy.platform.values import load_environment
+from deploy.workloads.bench.workload import BENCH
 from deploy.workloads.release import HELM_DRIVER
-from deploy.workloads.status import sweep_status
+from deploy.workloads.status import run_status
 from deploy.workloads.store import ResultStore, read_records
 
 pytestmark = pytest.mark.cluster
@@ -63,7 +64,7 @@ def test_pods_that_leave_no_log_fail_their_configs_without_a_crash(bare: LocalCl
     assert listed.stdout.count("log unavailable") == 2, listed.stdout
     # Their pods succeeded, so only the stored failures say why: `bench status` shows them.
     store = ResultStore(tmp_path / "bench-no-logs")
-    rows = sweep_status(bare.api_client(), "benchmarks-dev", "no-logs", store.recorded, store.failed)
+    rows = run_status(bare.api_client(), BENCH, "benchmarks-dev", "no-logs", store.recorded, {}, store.failed)
     shown = {index: why for row in rows for index, why in row.failures.items()}
     assert shown == store.failed and len(shown) == 2
 

@@ -22,7 +22,7 @@ def deploy_sh(runs: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_readme_quickstart_runs_here_and_reports(tmp_path: Path) -> None:
-    done = deploy_sh(tmp_path, "bench", "run", "examples/sweeps/quickstart.yaml", "--local")
+    done = deploy_sh(tmp_path, "bench", "run", "examples/sweeps/quickstart.yaml", "--here")
     assert done.returncode == 0, done.stderr
     assert "6 of 6 configs have a result, 0 failed" in done.stderr
     assert "[bootstrap]" not in done.stderr  # the runner extra is there already: nothing installed

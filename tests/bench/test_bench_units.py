@@ -4,7 +4,8 @@ import json
 from pathlib import Path
 
 from deploy.workloads.bench import results as report
-from deploy.workloads.indexes import COMPLETION_INDEX, GROUP_LABEL, config_index, parse_ranges
+from deploy.workloads.bench.workload import GROUP_LABEL
+from deploy.workloads.indexes import COMPLETION_INDEX, config_index, parse_ranges
 from deploy.workloads.pending import explain, failure_reason, job_reasons, pod_reason
 from deploy.workloads.store import ResultStore, read_records
 from deploy.workloads.tracker import DONE, FAILED, PENDING, RUNNING, Tracker
@@ -13,11 +14,11 @@ GROUPS = {"t4": [0, 2, 4], "a100": [1, 3, 5]}
 
 
 def test_config_index_maps_completion_index_through_the_group() -> None:
-    assert config_index({GROUP_LABEL: "a100"}, {COMPLETION_INDEX: "2"}, GROUPS) == ("a100", 5)
-    assert config_index({GROUP_LABEL: "t4"}, {COMPLETION_INDEX: "1"}, GROUPS) == ("t4", 2)
-    assert config_index({GROUP_LABEL: "t4"}, {COMPLETION_INDEX: "3"}, GROUPS) is None
-    assert config_index({GROUP_LABEL: "other"}, {COMPLETION_INDEX: "0"}, GROUPS) is None
-    assert config_index({GROUP_LABEL: "t4"}, {}, GROUPS) is None
+    assert config_index({GROUP_LABEL: "a100"}, {COMPLETION_INDEX: "2"}, GROUPS, GROUP_LABEL) == ("a100", 5)
+    assert config_index({GROUP_LABEL: "t4"}, {COMPLETION_INDEX: "1"}, GROUPS, GROUP_LABEL) == ("t4", 2)
+    assert config_index({GROUP_LABEL: "t4"}, {COMPLETION_INDEX: "3"}, GROUPS, GROUP_LABEL) is None
+    assert config_index({GROUP_LABEL: "other"}, {COMPLETION_INDEX: "0"}, GROUPS, GROUP_LABEL) is None
+    assert config_index({GROUP_LABEL: "t4"}, {}, GROUPS, GROUP_LABEL) is None
 
 
 def test_parse_ranges() -> None:

@@ -22,8 +22,9 @@ from deploy.paths import CHARTS, REPO
 from deploy.platform import charts
 from deploy.platform.values import load_environment
 from deploy.workloads.bench.sweep import plan_sweep
-from deploy.workloads.follow import Sweep, follow
-from deploy.workloads.release import HELM_DRIVER, release_name, release_namespace
+from deploy.workloads.bench.workload import BENCH
+from deploy.workloads.follow import Followed, follow
+from deploy.workloads.release import HELM_DRIVER, release_namespace
 from deploy.workloads.store import ResultStore, read_records
 from deploy.workloads.tracker import DONE
 
@@ -65,22 +66,17 @@ def test_a_sweep_is_launched_followed_and_deleted(
     user = user_of(who, namespaces)
     charts.build_dependencies(tools.tool("helm"), [CHARTS / "benchmark"])
     values, file = sweep_values(tmp_path)
-    ns = release_namespace(values)
+    ns = release_namespace(BENCH, values)
     assert ns == namespaces["benchmarks"]  # the release lives beside its Jobs
-    name = release_name(values["sweep"]["name"])
+    name = BENCH.release(BENCH.run_name(values))
     kube = cluster.kubeconfig
 
     installed = helm_as(kube, user, "install", name, str(CHARTS / "benchmark"), "-n", ns, "-f", str(file))
     assert installed.returncode == 0, installed.stderr
     try:
         api = as_user(cluster, user)
-        sweep = Sweep(
-            name=values["sweep"]["name"],
-            namespace=values["global"]["namespaces"]["benchmarks"],
-            groups={g["name"]: list(g["indexes"]) for g in values["groups"]},
-            configs={c["index"]: c["config"] for c in values["configs"]},
-        )
-        tracker = follow(api, sweep, ResultStore(tmp_path / "runs"), deadline_s=120)
+        run = Followed.of(BENCH, values, BENCH.namespace(values, ns))
+        tracker = follow(api, run, ResultStore(tmp_path / "runs"), deadline_s=120)
         assert tracker.counts()[DONE] == len(values["configs"]), tracker.reasons
         assert len(list(read_records(tmp_path / "runs" / "results.jsonl"))) == len(values["configs"])
         # The release's records are ConfigMaps in the benchmarks namespace, which the launcher may read.
@@ -89,8 +85,8 @@ def test_a_sweep_is_launched_followed_and_deleted(
     finally:
         deleted = helm_as(kube, user, "uninstall", name, "-n", ns, "--wait", "--timeout", "2m")
     assert deleted.returncode == 0, deleted.stderr
-    jobs = client.BatchV1Api(cluster.api_client()).list_namespaced_job(ns, label_selector=f"kai-ml.io/benchmark={name}")
-    assert not jobs.items
+    selector = f"kai-ml.io/benchmark={BENCH.run_name(values)}"
+    assert not client.BatchV1Api(cluster.api_client()).list_namespaced_job(ns, label_selector=selector).items
 
 
 @pytest.mark.parametrize("who", [TEAM_MEMBER, LAUNCHER])
@@ -103,7 +99,7 @@ def test_no_secret_storage_and_no_other_namespace(
     kube, user = cluster.kubeconfig, user_of(who, namespaces)
     chart = str(CHARTS / "benchmark")
     values, file = sweep_values(tmp_path)
-    name = release_name(values["sweep"]["name"])
+    name = BENCH.release(BENCH.run_name(values))
     # Helm's default Secret storage in the benchmarks namespace: no Secret rights there.
     as_secrets = helm_as(kube, user, "install", name, chart, "-n", namespaces["benchmarks"], "-f", str(file),
                          driver="secret")  # fmt: skip

@@ -1,10 +1,14 @@
 """Bad input through the real entry point: one paragraph on stderr, a documented non-zero exit code,
 nothing applied (none of these reaches a cluster: the kubeconfigs point nowhere)."""
 
+import contextlib
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -82,8 +86,23 @@ def test_schema_violation_names_the_key(suite, kubeconfig):
 
 def test_unknown_component_in_only(suite, kubeconfig):
     r = deploy("--env", "dev", "--only", "coordinator,wasm", "--kubeconfig", str(kubeconfig))
-    assert r.returncode == 2
+    assert r.returncode == 64  # a usage error: never `diff`'s 2 (changes pending)
     assert "unknown component in --only: wasm" in one_paragraph(r)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--env", "dev", "--no-such-option"),  # Click's own usage errors exit 2 unless told otherwise
+        ("diff", "--only"),  # an option without its value
+        ("nope",),  # an unknown command
+        ("nodes", "--assign", "gpu"),  # a command's own BadParameter
+    ],
+)
+def test_usage_errors_exit_64(suite, args):
+    r = deploy(*args)
+    assert r.returncode == 64, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr
 
 
 def test_missing_helm_binary(suite, kubeconfig, tmp_path):
@@ -106,7 +125,7 @@ def test_unknown_context(suite, kubeconfig):
 
 def test_root_options_before_a_command_are_refused(suite):
     r = deploy("--env", "prod", "plan")
-    assert r.returncode == 2
+    assert r.returncode == 64
     assert "must come after the command" in r.stderr
 
 
@@ -119,7 +138,22 @@ def test_plan_prints_levels(suite):
 
 def test_help_documents_exit_codes():
     r = deploy("--help")
-    assert "Exit codes: 0 success" in r.stdout
+    text = " ".join(r.stdout.replace("│", " ").split())
+    assert "Exit codes: 0 success" in text
+    assert "2 `diff`: changes pending" in text and "64 usage error" in text
+
+
+def test_a_server_below_the_charts_floor_is_refused_with_the_floor_named(suite, tmp_path):
+    """A real HTTP server that says it is Kubernetes 1.32 (and knows nothing else): the charts'
+    kubeVersion (>=1.33) is the floor, named with the Chart.yaml that sets it; nothing is applied."""
+    with fake_api_server("v1.32.4", "32") as url:
+        kubeconfig = tmp_path / "old"
+        kubeconfig.write_text(UNREACHABLE_KUBECONFIG.replace("https://127.0.0.1:1", url))
+        r = deploy("--env", "dev", "--kubeconfig", str(kubeconfig))
+    assert r.returncode == 1, r.stderr
+    text = one_paragraph(r)
+    assert "the server runs Kubernetes v1.32.4; the charts need 1.33 or newer" in text
+    assert str(suite.charts / "platform" / "Chart.yaml") in text
 
 
 # The real charts and environments from here on: the umbrella's schema and the image rules are theirs.
@@ -208,39 +242,44 @@ def test_requests_above_limits_are_refused_before_helm(kubeconfig):
     assert "request 64 is above the limit" in text
 
 
-def test_losing_the_api_server_during_preflight_is_exit_4(tmp_path):
-    """A real server that answers /version and then drops every other connection: the fault of an API
-    server that goes away between two requests."""
-    import http.server
-    import threading
+@contextlib.contextmanager
+def fake_api_server(git_version: str, minor: str, others: str = "404") -> Iterator[str]:
+    """A real HTTP server on loopback that answers /version as Kubernetes `git_version` would; every
+    other path gets a 404 (`others="404"`) or a dropped connection (`others="drop"`)."""
 
-    class Flaky(http.server.BaseHTTPRequestHandler):
+    class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if self.path.startswith("/version"):
-                version = {"gitVersion": "v1.36.3", "major": "1", "minor": "36", "platform": "linux/amd64"}
-                version |= dict.fromkeys(("buildDate", "compiler", "gitCommit", "gitTreeState", "goVersion"), "x")
-                body = json.dumps(version).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            else:
+            if not self.path.startswith("/version") and others == "drop":
                 self.connection.close()  # no answer at all
+                return
+            version = {"gitVersion": git_version, "major": "1", "minor": minor, "platform": "linux/amd64"}
+            version |= dict.fromkeys(("buildDate", "compiler", "gitCommit", "gitTreeState", "goVersion"), "x")
+            found = self.path.startswith("/version")
+            body = json.dumps(version if found else {"kind": "Status", "code": 404}).encode()
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        kubeconfig = tmp_path / "flaky"
-        kubeconfig.write_text(
-            UNREACHABLE_KUBECONFIG.replace("https://127.0.0.1:1", f"http://127.0.0.1:{server.server_port}")
-        )
-        r = deploy("--env", "dev", "--kubeconfig", str(kubeconfig))
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
+
+
+def test_losing_the_api_server_during_preflight_is_exit_4(tmp_path):
+    """A real server that answers /version and then drops every other connection: the fault of an API
+    server that goes away between two requests."""
+    with fake_api_server("v1.36.3", "36", others="drop") as url:
+        kubeconfig = tmp_path / "flaky"
+        kubeconfig.write_text(UNREACHABLE_KUBECONFIG.replace("https://127.0.0.1:1", url))
+        r = deploy("--env", "dev", "--kubeconfig", str(kubeconfig))
     assert r.returncode == 4, r.stderr
     text = one_paragraph(r)
     assert "during the preflight checks" in text and "Nothing was applied" in text

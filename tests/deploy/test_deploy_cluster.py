@@ -17,10 +17,11 @@ from deploy.errors import DeployError, PlanError
 from deploy.kube.helm import Helm, run
 from deploy.paths import REPO
 from deploy.platform.apply import ApplyOptions
-from deploy.platform.deployer import Request, Result, deploy
+from deploy.platform.deployer import Result, deploy
 from deploy.platform.prepare import Selection
-from deploy.platform.render import Inputs
+from deploy.platform.request import Request
 from deploy.platform.state import decode_release
+from deploy.platform.values import Inputs
 
 pytestmark = pytest.mark.cluster
 NS = "default"
@@ -130,6 +131,10 @@ def test_diff_exit_codes(shared_suite, kube):
     assert "<hidden sha256:" in changed.stdout  # Secret data never shown
     secret = next(line for line in changed.stdout.splitlines() if line.startswith("+  token:"))
     assert "hidden" in secret
+    # A CI job tells a typo from a real diff by the exit code: usage errors are 64, never 2.
+    typo = cli(shared_suite, kube, "diff", "--env", "staging", "--tag", "v2", "--only", "coordinatr")
+    assert typo.returncode == 64, typo.stderr
+    assert "unknown component in --only: coordinatr" in typo.stderr
 
 
 def test_diff_into_a_closed_pipe_keeps_its_exit_code(shared_suite, kube):
@@ -208,3 +213,51 @@ def test_errors_from_the_cluster_are_deploy_errors(shared_suite, kube):
         req = request_for(shared_suite, kube, "staging")
         req.inputs.namespace = "missing-ns"
         deploy(req)
+
+
+def test_cluster_up_knows_an_environment_that_exists_only_as_a_template(shared_suite, cluster, kubectl):
+    """The fixture's staging is values/staging.yaml.j2 only: `cluster up -e staging` reads it through the
+    one values loader (rendered) and adds its pool's fake node to the running cluster."""
+    assert not (shared_suite.values / "staging.yaml").exists()
+    env = {**os.environ, "KAIML_CHARTS_DIR": str(shared_suite.charts), "KAIML_VALUES_DIR": str(shared_suite.values)}
+    up = [sys.executable, "-m", "deploy", "cluster", "up", "-e", "staging", "--name", cluster.name]
+    r = subprocess.run(up, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == str(cluster.kubeconfig)
+    nodes = subprocess.run(
+        [*kubectl, "get", "nodes", "-l", "kaiml.dev/pool=system", "-o", "name"], capture_output=True, text=True
+    )
+    assert nodes.stdout.strip(), nodes.stderr
+
+
+def test_nodes_reports_each_pool_with_its_nodes(shared_suite, kube):
+    r = cli(shared_suite, kube, "nodes", "--env", "dev", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["pools"]["system"] and report["fixes"] == []
+    assert report["unassigned"]  # the real environments' nodes are in no pool of the fixture
+
+
+def test_both_clients_answer_the_preflight_and_read_the_releases_alike(shared_suite, kube):
+    """The checks are written once against the read interface: the standard-library client (the no-op
+    path) and the kubernetes package's (the full path) give the same answers from the same server."""
+    from kubernetes import config
+
+    from deploy.kube.reader import ClientReader
+    from deploy.kube.readonly import KubeAPI
+    from deploy.platform.charts import kube_version_floor
+    from deploy.platform.nodepools import node_pools
+    from deploy.platform.preflight import run_preflight
+    from deploy.platform.state import read_deployed
+    from deploy.platform.values import load_environment
+
+    pools = node_pools(load_environment("staging", shared_suite.values, shared_suite.charts))
+    floor = kube_version_floor(shared_suite.charts)
+    answers = []
+    for reader in (KubeAPI.from_kubeconfig(kube, None), ClientReader(config.new_client_from_config(str(kube)))):
+        answers.append(
+            (run_preflight(reader, "the test cluster", pools, "warn", True, floor), read_deployed(reader, NS))
+        )
+    assert answers[0] == answers[1]
+    pre, deployed = answers[0]
+    assert pre.server_version.startswith("v1.") and "staging-coordinator" in deployed

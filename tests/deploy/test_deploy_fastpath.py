@@ -15,12 +15,13 @@ import pytest
 
 from deploy.kube.helm import Helm, run
 from deploy.paths import REPO
-from deploy.platform import deployer, noop
+from deploy.platform import deployer
 from deploy.platform.apply import ApplyOptions
-from deploy.platform.deployer import Request, Result, deploy
+from deploy.platform.deployer import Result, deploy
 from deploy.platform.prepare import Selection
-from deploy.platform.render import Inputs
+from deploy.platform.request import Request
 from deploy.platform.state import DIGEST_LABEL, REVISION_LABEL, decode_release
+from deploy.platform.values import Inputs
 
 pytestmark = pytest.mark.cluster
 NS = "default"
@@ -41,10 +42,9 @@ def request_for(suite, kube: Path, tag: str = "fp1", sets: list[str] | None = No
 
 def fast(req: Request) -> tuple[bool, Result]:
     """Deploy; whether the fast path decided it."""
-    before = noop.taken
     result = deploy(req)
     assert result.ok, [o.detail for o in result.outcomes]
-    return noop.taken > before, result
+    return result.fast_path, result
 
 
 def actions(result: Result) -> dict[str, str]:
@@ -76,7 +76,7 @@ def test_noop_takes_the_fast_path(shared_suite, kube, monkeypatch):
     def no_connect(*args, **kwargs):
         raise AssertionError("the fast path must not connect the kubernetes client")
 
-    monkeypatch.setattr(deployer, "connect", no_connect)
+    monkeypatch.setattr(deployer, "open_session", no_connect)
     taken, result = fast(request_for(shared_suite, kube, sets=["cache.message=fastpath-1"]))
     assert taken
     assert set(actions(result).values()) == {"unchanged"}

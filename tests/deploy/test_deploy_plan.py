@@ -59,7 +59,7 @@ def test_only_accepts_alias_chart_and_release_names(tmp_path):
 def test_unknown_component_is_a_clear_error(tmp_path):
     with pytest.raises(PlanError, match=r"unknown component in --only: nope\. Known components: cluster, policy"):
         build_plan("dev", {}, comps(tmp_path), only=["coordinator", "nope"])
-    assert PlanError.exit_code == 2
+    assert PlanError.exit_code == 64  # a usage error: `diff`'s 2 means changes pending
 
 
 def test_disabled_component_in_only_is_an_error(tmp_path):

@@ -12,8 +12,8 @@ from deploy.platform.diff import manifest_diff, redact_values, values_diff
 from deploy.platform.nodecheck import check_nodes
 from deploy.platform.nodepools import NodePool
 from deploy.platform.prepare import Selection, prepare
-from deploy.platform.render import Inputs
 from deploy.platform.state import Deployed, description, from_secret_items
+from deploy.platform.values import Inputs
 
 
 def storage_secret(name: str, version: int, status: str, desc: str) -> dict:

@@ -4,9 +4,9 @@ digests, and the run folder."""
 import pytest
 
 from deploy.errors import ValuesError
-from deploy.platform.prepare import Selection, prepare
-from deploy.platform.render import Inputs, merge_inputs, parse_set, release_values
+from deploy.platform.prepare import Selection, prepare, release_values
 from deploy.platform.state import release_digest
+from deploy.platform.values import Inputs, environment_values, merge_inputs, parse_set
 
 
 def test_merge_order_later_wins(suite, tmp_path):
@@ -160,3 +160,17 @@ def test_cluster_scoped_release_gets_no_environment_globals():
         "globalDefault": "",
         "global": {"commonLabels": {"a": "b"}},
     }
+
+
+def test_environment_values_reads_a_template_environment_without_a_run_folder(suite):
+    """The cheap read (cluster up, the workload commands): the same merge, the .j2 rendered in memory,
+    nothing written."""
+    values = environment_values(Inputs(env="staging", namespace="ops", tag="t1"), suite.values, suite.charts)
+    assert values["coordinator"]["message"] == "hello staging in ops"
+    assert values["global"]["image"]["tag"] == "t1"
+    assert not suite.runs.exists()
+
+
+def test_environment_values_checks_the_umbrella_schema():
+    with pytest.raises(ValuesError, match="coordinatr"):
+        environment_values(Inputs(env="dev", sets=["coordinatr.replicas=2"]))

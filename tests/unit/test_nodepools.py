@@ -15,12 +15,10 @@ GPU_POOL = {
 }
 
 
-def test_pools_parse_into_selectors_tolerations_and_capacity() -> None:
+def test_pools_parse_into_labels_taints_and_capacity() -> None:
     pool = node_pools({"global": {"nodePools": {"gpu-optimized": GPU_POOL}}})["gpu-optimized"]
-    assert pool.node_selector() == {"node-type": "gpu-optimized", "gpu-type": "nvidia-t4"}
-    assert pool.tolerations() == [
-        {"key": "node-type", "operator": "Equal", "value": "gpu-optimized", "effect": "NoSchedule"}
-    ]
+    assert pool.labels == {"node-type": "gpu-optimized", "gpu-type": "nvidia-t4"}
+    assert pool.taints == GPU_POOL["taints"]
     assert pool.node_capacity() == {"cpu": "32", "memory": "128Gi", "pods": "110", "nvidia.com/gpu": "4"}
 
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from deploy.kube.readonly import KubeAPI, Unsupported
-from deploy.platform.state import DIGEST_LABEL, REVISION_LABEL, digest_labels, from_secret_labels
+from deploy.platform.state import DIGEST_LABEL, REVISION_LABEL, digest_labels, from_secret_labels, is_current
 
 DIGEST = "ab" * 32
 LABEL_VALUE = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
@@ -31,13 +31,14 @@ def test_newest_revision_decides():
     ours = digest_labels(DIGEST, 3)
     items = [secret("a", 3, "deployed", **ours), secret("a", 2, "superseded"), secret("b", 1, "deployed")]
     newest = from_secret_labels(items)
-    assert newest["a"].revision == 3 and newest["a"].unchanged(DIGEST)
-    assert not newest["a"].unchanged("cd" * 32)  # another digest
-    assert not newest["b"].unchanged(DIGEST)  # no labels: applied by hand or by an older tool
+    assert newest["a"].revision == 3 and is_current(newest["a"], DIGEST)
+    assert not is_current(newest["a"], "cd" * 32)  # another digest
+    assert not is_current(newest["b"], DIGEST)  # no labels: applied by hand or by an older tool
+    assert not is_current(newest.get("c"), DIGEST)  # not installed
     newest = from_secret_labels([*items, secret("a", 4, "deployed", **ours)])  # `helm upgrade` merged them
-    assert not newest["a"].unchanged(DIGEST)
+    assert not is_current(newest["a"], DIGEST)
     for status in ("failed", "pending-upgrade", "pending-install", "uninstalling"):
-        assert not from_secret_labels([secret("a", 3, status, **ours)])["a"].unchanged(DIGEST)
+        assert not is_current(from_secret_labels([secret("a", 3, status, **ours)])["a"], DIGEST)
 
 
 def kubeconfig(tmp_path: Path, user: dict, server: str = "https://127.0.0.1:6443") -> Path:

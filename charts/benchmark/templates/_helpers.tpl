@@ -4,10 +4,10 @@
 {{- end -}}
 
 {{/* Standard labels plus the sweep's: a watcher selects every pod of a sweep by
-kai-ml.io/benchmark. */}}
+kai-ml.io/benchmark. The version label is the runner image's tag. */}}
 {{- define "benchmark.labels" -}}
-{{ include "platform-lib.labels.standard" . }}
-kai-ml.io/benchmark: {{ .Values.sweep.name }}
+{{- $labels := include "platform-lib.labels.standard" (dict "ctx" . "image" .Values.runner.image) | fromYaml -}}
+{{- toYaml (set $labels "kai-ml.io/benchmark" .Values.sweep.name) -}}
 {{- end -}}
 
 {{/* Checks the schema cannot express: every group's indexes are configs, each config is in

@@ -1,16 +1,21 @@
 {{/*
-A component's Deployment. Params:
+A component's Deployment. Params, a dict (values, not YAML text: the library renders each with
+toYaml at its place; a string where a list or map belongs fails with the param named):
   ctx            the chart's root context; reads the shared workload values (the
                  "workload" schema definition: image, replicaCount, nodePool, ...)
-  portName       name of the container port (default "http")
-  command        YAML list items: container command (default: the image's entrypoint)
-  args           YAML list items: container args
-  env            YAML list items: env entries, before the values' extraEnv
-  envFrom        YAML list items
-  volumes        YAML list items, after the /tmp emptyDir every pod gets
-  volumeMounts   YAML list items, after the /tmp mount
-  annotations    YAML map: extra pod annotations (e.g. a config checksum)
-  readinessProbe YAML map: replaces the values' readinessProbe (a check the chart builds)
+  portName       string: name of the container port (default "http")
+  command        list: container command (default: the image's entrypoint)
+  args           list: container args
+  env            list of env entries, before the values' extraEnv
+  envFrom        list of envFrom entries
+  volumes        list of volumes, after the /tmp emptyDir every pod gets
+  volumeMounts   list of volumeMounts, after the /tmp mount
+  annotations    map: extra pod annotations (e.g. a config checksum); the values'
+                 podAnnotations and the Prometheus ones come after it (first wins)
+  readinessProbe map: replaces the values' readinessProbe (a check the chart builds)
+Example:
+  {{- include "platform-lib.deployment" (dict "ctx" . "args" (list "--port" "8080")
+        "env" (list (dict "name" "MODE" "value" "fast")) "annotations" (dict "checksum/config" $sum)) }}
 */}}
 {{- define "platform-lib.deployment" -}}
 {{- $ctx := .ctx -}}
@@ -33,12 +38,14 @@ spec:
 
 {{/* The pod template of platform-lib.deployment (same params). */}}
 {{- define "platform-lib.podTemplate" -}}
+{{- $kinds := dict "portName" "string" "command" "slice" "args" "slice" "env" "slice" "envFrom" "slice" "volumes" "slice" "volumeMounts" "slice" "annotations" "map" "readinessProbe" "map" -}}
+{{- include "platform-lib.validate.params" (dict "helper" "platform-lib.deployment" "params" . "kinds" $kinds) -}}
 {{- $ctx := .ctx -}}
 {{- $v := $ctx.Values -}}
 {{- $key := include "platform-lib.valuesPath" $ctx -}}
 {{- $name := include "platform-lib.name" $ctx -}}
 {{- $image := dict "ctx" $ctx "image" $v.image -}}
-{{- $annotations := merge (include "platform-lib.prometheusAnnotations" $ctx | fromYaml) (.annotations | default "" | fromYaml) ($v.podAnnotations | default dict) -}}
+{{- $annotations := merge (include "platform-lib.prometheusAnnotations" $ctx | fromYaml) (.annotations | default dict) ($v.podAnnotations | default dict) -}}
 metadata:
   labels:
     {{- include "platform-lib.labels.standard" $ctx | nindent 4 }}
@@ -64,27 +71,25 @@ spec:
       image: {{ include "platform-lib.image" $image | quote }}
       imagePullPolicy: {{ include "platform-lib.imagePullPolicy" $image }}
       {{- with .command }}
-      command: {{- . | nindent 8 }}
+      command: {{- toYaml . | nindent 8 }}
       {{- end }}
       {{- with .args }}
-      args: {{- . | nindent 8 }}
+      args: {{- toYaml . | nindent 8 }}
       {{- end }}
       ports:
         - name: {{ .portName | default "http" }}
           containerPort: {{ $v.containerPort }}
           protocol: TCP
-      {{- if or .env $v.extraEnv }}
-      env:
-        {{- with .env }}{{ . | nindent 8 }}{{ end }}
-        {{- with $v.extraEnv }}{{ toYaml . | nindent 8 }}{{ end }}
+      {{- with concat (.env | default list) ($v.extraEnv | default list) }}
+      env: {{- toYaml . | nindent 8 }}
       {{- end }}
       {{- with .envFrom }}
-      envFrom: {{- . | nindent 8 }}
+      envFrom: {{- toYaml . | nindent 8 }}
       {{- end }}
       {{- with $v.livenessProbe }}
       livenessProbe: {{- toYaml . | nindent 8 }}
       {{- end }}
-      {{- with .readinessProbe | default (toYaml $v.readinessProbe) | fromYaml }}
+      {{- with .readinessProbe | default $v.readinessProbe }}
       readinessProbe: {{- toYaml . | nindent 8 }}
       {{- end }}
       resources: {{- include "platform-lib.resources" (dict "resources" $v.resources "key" (printf "%s.resources" $key) "ephemeral" true) | nindent 8 }}
@@ -93,12 +98,12 @@ spec:
         # The root filesystem is read-only; /tmp is the scratch space.
         - name: tmp
           mountPath: /tmp
-        {{- with .volumeMounts }}{{ . | nindent 8 }}{{ end }}
+        {{- with .volumeMounts }}{{ toYaml . | nindent 8 }}{{ end }}
   volumes:
     - name: tmp
       emptyDir:
         sizeLimit: 256Mi
-    {{- with .volumes }}{{ . | nindent 4 }}{{ end }}
+    {{- with .volumes }}{{ toYaml . | nindent 4 }}{{ end }}
 {{- end -}}
 
 {{/* The pod's ServiceAccount: the chart's own when serviceAccount.create, else the named one. */}}

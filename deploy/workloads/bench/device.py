@@ -54,7 +54,7 @@ def _gpu_summary(configs: dict[int, dict[str, Any]], gpu: list[int]) -> str:
     return f"{len(gpu)} of {len(configs)} configs ask for GPUs (gpuType {', '.join(types)})"
 
 
-def place(configs: dict[int, dict[str, Any]], device: Device, cuda: int | None = None) -> Placement:
+def choose_devices(configs: dict[int, dict[str, Any]], device: Device, cuda: int | None = None) -> Placement:
     """Each config's runner config and KAIML_DEVICE. `cuda`: the CUDA device count, probed only when
     needed (None). Raises DeviceError when the sweep cannot run here as asked."""
     gpu = sorted(i for i, c in configs.items() if (c.get("gpuCount") or 0) > 0)
@@ -74,7 +74,7 @@ def place(configs: dict[int, dict[str, Any]], device: Device, cuda: int | None =
         raise DeviceError(
             f"{asked}, but torch sees no CUDA device on this machine: use --device cpu to run them on the CPU "
             "anyway (CPU latencies, recorded under their gpuType), or run the sweep on a cluster "
-            "(--context, --kubeconfig or --local-cluster instead of --local)."
+            "(--context, --kubeconfig or --local instead of --here)."
         )
     if device == Device.cuda:
         return Placement(dict(configs), dict.fromkeys(configs, "cuda"))

@@ -1,10 +1,11 @@
-"""`bench run --local`: a sweep's configs run as `python -m runner` subprocesses on this machine, with
+"""`bench run --here`: a sweep's configs run as `python -m runner` subprocesses on this machine, with
 the chart's failure semantics (exit 3 fails a config at once, other failures are retried up to
 backoffLimitPerIndex, maxFailedIndexes stops a group) and the cluster path's records: each success
 goes once into results.jsonl, each failure into the tracker with the runner's own reason."""
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,9 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import runner
-from deploy.workloads.bench.device import Placement
+from deploy.console import console, log, warning
+from deploy.workloads.bench.device import Device, Placement, choose_devices, require_torch
 from deploy.workloads.bench.sweep import CONFIG_ERROR_EXIT_CODE
-from deploy.workloads.store import ResultStore, failure_record, result_record
+from deploy.workloads.bench.workload import BENCH
+from deploy.workloads.progress import Display, summary
+from deploy.workloads.store import ResultStore, failure_record, result_record, save_values
 from deploy.workloads.tracker import DONE, FAILED, Tracker
 
 POLL_S = 0.2
@@ -264,3 +268,32 @@ def stop(attempts: list[Attempt]) -> None:
         except subprocess.TimeoutExpired:
             a.process.kill()
             a.process.wait()
+
+
+def run_here(values: dict[str, Any], runs_root: Path, device: Device, parallel: int) -> int:
+    """Every config of the sweep run here; the exit code (0 all have a result, 1 some failed, 130 Ctrl-C).
+    Device refusals happen before anything is written; an earlier launch's results are kept aside."""
+    require_torch()
+    placement = choose_devices({c["index"]: c["config"] for c in values["configs"]}, device)
+    if placement.warning:
+        warning(placement.warning)
+    sweep = LocalSweep.of(values, placement)
+    folder = BENCH.folder(runs_root, sweep.name)
+    store = ResultStore(folder)
+    kept = store.archive()
+    if kept:
+        log(f"the earlier launch's results are kept in {kept}")
+    save_values(folder, values)
+    logs = folder / "logs"
+    shutil.rmtree(logs, ignore_errors=True)  # the previous launch's, which would read as this one's
+    log(f"running {len(sweep.configs)} configs of sweep {sweep.name} here, {parallel} at a time; runner logs in {logs}")
+    tracker = Tracker(sweep.groups)
+    display = Display(len(sweep.configs))
+    try:
+        with display.live:
+            LocalRun(sweep, store, logs, tracker, parallel, display.update).run()
+    except KeyboardInterrupt:
+        summary(tracker, sweep.name, folder)
+        console.print("interrupted: the running configs were stopped; the results recorded so far are kept.")
+        return 130
+    return summary(tracker, sweep.name, folder)

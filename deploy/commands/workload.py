@@ -1,0 +1,179 @@
+"""The commands every workload has (`follow`, `status`, `results`, `delete`), made once from its
+descriptor; each workload's own module adds only its `run` (whose options are its own) and calls
+`launch_on_cluster`. The commands parse and print; deploy/workloads does the work."""
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from deploy import tools
+from deploy.commands import options as o
+from deploy.console import console, escape, log, say
+from deploy.kube.helm import Helm
+from deploy.platform.request import Request
+from deploy.platform.session import connect, ensure_release_namespace
+from deploy.platform.values import environment_values
+from deploy.workloads import launch
+from deploy.workloads.kind import Values, Workload
+from deploy.workloads.store import RESULTS, read_records
+
+Follow = Annotated[bool, typer.Option("--follow/--no-follow", help="Follow the pods until every unit is done.")]
+Restart = Annotated[
+    bool,
+    typer.Option(
+        "--restart",
+        help="When the run was launched before with other values: uninstall that launch and start this one "
+        "(its results are kept beside the new ones as results-<n>.jsonl). Without it such a launch is refused.",
+    ),
+]
+
+
+def environment(req: Request) -> Values:
+    """The environment's merged values (files and the umbrella's schema only: no cluster, no run folder),
+    without the command's --set (those are the workload chart's)."""
+    req.inputs.sets = []
+    return environment_values(req.inputs, req.values_dir, req.charts_dir)
+
+
+def cluster_of(req: Request, env_values: Values, release_namespace: str, timeout: str) -> launch.Cluster:
+    tools.tool("helm")
+    target = connect(req, env_values)
+    api_client = target.api_client()
+    ensure_release_namespace(api_client, release_namespace)
+    helm = Helm(kubeconfig=target.kubeconfig, context=target.context, timeout=timeout)
+    return launch.Cluster(api_client, helm, req.charts_dir, release_namespace, timeout, req.runs_root, target.local)
+
+
+def launch_on_cluster(
+    ctx: typer.Context, workload: Workload, values: Values, env_values: Values, do_follow: bool, restart: bool
+) -> None:
+    """The end of every workload's `run`: its chart values to a release on the cluster, followed."""
+    req = o.request_from(ctx)
+    cluster = cluster_of(req, env_values, ctx.params["release_namespace"], ctx.params["timeout"])
+    raise typer.Exit(launch.start(cluster, workload, values, do_follow=do_follow, restart=restart))
+
+
+def add_commands(app: typer.Typer, workload: Workload) -> None:
+    """`follow`, `status`, `results` and `delete` of `workload` on `app`."""
+    run_arg = Annotated[str, typer.Argument(help=f"The {workload.title}'s name (its file's `name`).", metavar="NAME")]
+    folder = f"runs/{workload.name}-<name>"
+
+    def _cluster(ctx: typer.Context, release_namespace: str, timeout: str = "5m") -> tuple[launch.Cluster, Values]:
+        req = o.request_from(ctx)
+        env_values = environment(req)
+        return cluster_of(req, env_values, release_namespace, timeout), env_values
+
+    @app.command("follow")
+    def follow_cmd(
+        ctx: typer.Context,
+        name: run_arg,
+        env: o.Env = "dev",
+        context: o.Context = None,
+        kubeconfig: o.Kubeconfig = None,
+        local: o.Local = False,
+        release_namespace: o.ReleaseNamespace = "default",
+        timeout: o.Timeout = "5m",
+    ) -> None:
+        cluster, _ = _cluster(ctx, release_namespace, timeout)
+        raise typer.Exit(launch.follow_again(cluster, workload, name))
+
+    follow_cmd.__doc__ = (
+        f"Pick up a {workload.title} launched from here (after --no-follow, a crash or a lost connection): "
+        f"the results in {folder}/ count, the rest are collected as they arrive. Exit 0 when every "
+        f"{workload.unit} has a result, 1 when some failed."
+    )
+
+    @app.command("status")
+    def status_cmd(
+        ctx: typer.Context,
+        name: run_arg,
+        env: o.Env = "dev",
+        context: o.Context = None,
+        kubeconfig: o.Kubeconfig = None,
+        local: o.Local = False,
+        release_namespace: o.ReleaseNamespace = "default",
+        output: o.OutputOpt = o.Output.text,
+    ) -> None:
+        cluster, env_values = _cluster(ctx, release_namespace)
+        namespace, rows = launch.status(cluster, workload, name, env_values)
+        if output == o.Output.json:
+            typer.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+            return
+        if not rows:
+            say(f"{workload.title} {name}: no Jobs in {namespace}.")
+            return
+        table = Table(title=f"{workload.title} {name} ({namespace})")
+        for col in ("group", "completions", "succeeded", "failed", "active", "results", "pending"):
+            table.add_column(col)
+        for r in rows:
+            pending = escape("\n".join(f"{n}: {why}" for why, n in r.pending.items()))
+            counts = (r.completions, r.succeeded, r.failed, r.active, r.results)
+            table.add_row(r.group, *(str(v) for v in counts), pending)
+        console.print(table)
+        for r in rows:
+            for index, why in sorted(r.failures.items()):
+                console.print(f"  {workload.unit} {index} failed: {why}", highlight=False, soft_wrap=True, markup=False)
+
+    status_cmd.__doc__ = (
+        f"Per group (Job): completions, succeeded, failed, active, results collected, why {workload.unit}s are "
+        "pending and why failed ones failed."
+    )
+
+    @app.command("results")
+    def results_cmd(
+        name: run_arg,
+        fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+        plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG of the results.")] = None,
+    ) -> None:
+        if fmt not in ("table", "json", "csv"):
+            raise typer.BadParameter(f"--format {fmt!r}: expected table, json or csv.")
+        path = workload.folder(o.request(env="dev").runs_root, name) / RESULTS
+        records = list(read_records(path))
+        if not records:
+            say(f"{workload.title} {name}: no results in {path}.")
+            raise typer.Exit(1)
+        show(workload, name, records, fmt, plot)
+
+    results_cmd.__doc__ = f"The {workload.title}'s results ({folder}/{RESULTS})."
+
+    @app.command("delete")
+    def delete_cmd(
+        ctx: typer.Context,
+        name: run_arg,
+        env: o.Env = "dev",
+        context: o.Context = None,
+        kubeconfig: o.Kubeconfig = None,
+        local: o.Local = False,
+        release_namespace: o.ReleaseNamespace = "default",
+        timeout: o.Timeout = "5m",
+    ) -> None:
+        cluster, _ = _cluster(ctx, release_namespace, timeout)
+        folder_of = workload.folder(cluster.runs_root, name)
+        if launch.delete(cluster, workload, name):
+            log(f"uninstalled {workload.release(name)}; results kept in {folder_of}")
+        else:
+            log(f"no release {workload.release(name)} in {release_namespace}")
+
+    delete_cmd.__doc__ = f"Uninstall the {workload.title}'s release (its Jobs and pods go); {folder}/ is kept."
+
+
+def show(workload: Workload, name: str, records: list[dict[str, Any]], fmt: str, plot: Path | None) -> None:
+    report = workload.report
+    table = report.rows(records)
+    if fmt == "json":
+        typer.echo(report.as_json(records))
+    elif fmt == "csv":
+        typer.echo(report.as_csv(table), nl=False)
+    else:
+        t = Table(title=f"{workload.title} {name}: {len(records)} results")
+        for col in report.COLUMNS:
+            t.add_column(col)
+        for row in table:
+            t.add_row(*("" if row[c] is None else escape(str(row[c])) for c in report.COLUMNS))
+        console.print(t)
+    if plot is not None:
+        report.plot(table, plot, f"{workload.title} {name}")
+        log(f"wrote {plot}")
