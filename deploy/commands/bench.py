@@ -74,7 +74,7 @@ def run_cmd(
     sets: Annotated[
         list[str] | None, typer.Option("--set", help="key.path=value on charts/benchmark's values; repeatable.")
     ] = None,
-    release_namespace: o.ReleaseNamespace = "default",
+    release_namespace: w.ReleaseNamespace = None,
     timeout: o.Timeout = "5m",
     do_follow: w.Follow = True,
     restart: w.Restart = False,

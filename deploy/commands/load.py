@@ -101,7 +101,7 @@ def run_cmd(
     sets: Annotated[
         list[str] | None, typer.Option("--set", help="key.path=value on charts/loadgen's values; repeatable.")
     ] = None,
-    release_namespace: o.ReleaseNamespace = "default",
+    release_namespace: w.ReleaseNamespace = None,
     timeout: o.Timeout = "5m",
     do_follow: w.Follow = True,
     restart: w.Restart = False,
@@ -134,7 +134,7 @@ def run_cmd(
     if deadline is not None:
         values["activeDeadlineSeconds"] = deadline
     values = with_quota(with_sets(values, list(sets or [])))
-    cluster = w.cluster_of(o.request_from(ctx), env_values, release_namespace, timeout)
+    cluster = w.cluster_of(o.request_from(ctx), env_values, LOAD, release_namespace, timeout)
     view = LiveView(cluster.api_client, values["global"]["namespaces"]["load"], run) if do_follow else None
     try:
         code = launch.start(cluster, LOAD, values, do_follow=do_follow, restart=restart)

@@ -65,7 +65,7 @@ def start_cmd(
     sets: Annotated[
         list[str] | None, typer.Option("--set", help="key.path=value on charts/run's values; repeatable.")
     ] = None,
-    release_namespace: o.ReleaseNamespace = "default",
+    release_namespace: w.ReleaseNamespace = None,
     timeout: o.Timeout = "5m",
     do_follow: w.Follow = True,
     restart: w.Restart = False,
@@ -93,7 +93,7 @@ def start_cmd(
     # Every check that needs no cluster before connecting (a nodeCount's nodes stand in by placeholder names).
     stand_in = {"nodes": [f"node-{i}" for i in range(spec["nodeCount"])]} if "nodeCount" in spec else {}
     values = with_sets(chart_values({**spec, **stand_in}, env_values, str(spec_file)), list(sets or []))
-    cluster = w.cluster_of(o.request_from(ctx), env_values, release_namespace, timeout)
+    cluster = w.cluster_of(o.request_from(ctx), env_values, RUNS, release_namespace, timeout)
     if stand_in:
         spec = {**spec, "nodes": resolve_nodes(cluster, spec, env_values)}
         values = with_sets(chart_values(spec, env_values, str(spec_file)), list(sets or []))

@@ -106,7 +106,7 @@ def submit_cmd(
     sets: Annotated[
         list[str] | None, typer.Option("--set", help="key.path=value on charts/training's values; repeatable.")
     ] = None,
-    release_namespace: o.ReleaseNamespace = "default",
+    release_namespace: w.ReleaseNamespace = None,
     timeout: o.Timeout = "5m",
     do_follow: w.Follow = True,
     restart: w.Restart = False,
@@ -140,8 +140,8 @@ def submit_cmd(
         from deploy.workloads.train.onhost import run_here
 
         raise typer.Exit(run_here(values, req.runs_root, _keys(credentials_env_file)))
-    cluster = w.cluster_of(req, env_values, release_namespace, timeout)
-    namespace = TRAIN.namespace(values, release_namespace)
+    cluster = w.cluster_of(req, env_values, TRAIN, release_namespace, timeout)
+    namespace = TRAIN.namespace(values, cluster.release_namespace)
     secret = values["objectStore"]["credentialsSecret"]
     secrets.require(
         cluster.api_client, namespace, secret, f"training run {name}",
@@ -208,7 +208,7 @@ def status_cmd(
     context: o.Context = None,
     kubeconfig: o.Kubeconfig = None,
     local: o.Local = False,
-    release_namespace: o.ReleaseNamespace = "default",
+    release_namespace: w.ReleaseNamespace = None,
     output: o.OutputOpt = o.Output.text,
 ) -> None:
     """Phase, epoch, step, loss and samples/s (the runner's progress lines), and on a cluster the Job's counts
@@ -219,7 +219,7 @@ def status_cmd(
         status = _local_status(name, folder, info)
         rows: list[Any] = []
     else:
-        cluster, env_values = w.connected(ctx, release_namespace)
+        cluster, env_values = w.connected(ctx, TRAIN, release_namespace)
         namespace, rows = launch.status(cluster, TRAIN, name, env_values)
         pods = podlogs.pods(cluster.api_client, TRAIN, namespace, name)
         newest = pods[-1] if pods else None
@@ -280,15 +280,15 @@ def logs_cmd(
     context: o.Context = None,
     kubeconfig: o.Kubeconfig = None,
     local: o.Local = False,
-    release_namespace: o.ReleaseNamespace = "default",
+    release_namespace: w.ReleaseNamespace = None,
 ) -> None:
     """The log of the run's newest pod (or, run on this machine, of its newest attempt); a stopped run's
     logs from runs/train-<name>/logs/."""
     folder = TRAIN.folder(_runs_root(), name)
     info = executor_of(folder)
     if info.get("executor") != "local":
-        cluster, _ = w.connected(ctx, release_namespace)
-        namespace = TRAIN.namespace(launched_values(folder) or {}, release_namespace)
+        cluster, _ = w.connected(ctx, TRAIN, release_namespace)
+        namespace = TRAIN.namespace(launched_values(folder) or {}, cluster.release_namespace)
         pods = podlogs.pods(cluster.api_client, TRAIN, namespace, name)
         if pods:
             pod = kube.get(pods[-1], "metadata", "name")
@@ -331,7 +331,7 @@ def artifacts_cmd(
     context: o.Context = None,
     kubeconfig: o.Kubeconfig = None,
     local: o.Local = False,
-    release_namespace: o.ReleaseNamespace = "default",
+    release_namespace: w.ReleaseNamespace = None,
 ) -> None:
     """Download the run's final model and metrics (or, for a run that did not finish, its latest checkpoint)
     from the object store, and its logs, into DIR. The key pair: --credentials-env-file, else the cluster's
@@ -345,7 +345,7 @@ def artifacts_cmd(
     cluster = None
     if on_cluster:
         try:
-            cluster, _ = w.connected(ctx, release_namespace)
+            cluster, _ = w.connected(ctx, TRAIN, release_namespace)
         except ClusterError as err:
             if credentials_env_file is None:
                 raise
@@ -353,13 +353,15 @@ def artifacts_cmd(
     if credentials_env_file is not None:
         keys = _keys(credentials_env_file)
     elif cluster is not None:
-        keys = from_cluster(cluster.api_client, TRAIN.namespace(values, release_namespace), store["credentialsSecret"])
+        keys = from_cluster(
+            cluster.api_client, TRAIN.namespace(values, cluster.release_namespace), store["credentialsSecret"]
+        )
     else:
         raise PlanError(f"training run {name} ran on this machine: pass --credentials-env-file F for the store's "
                         "key pair.")  # fmt: skip
     written = download(store, job_name(name), keys, into)
     if cluster is not None:
-        podlogs.save(cluster.api_client, TRAIN, TRAIN.namespace(values, release_namespace), name, folder)
+        podlogs.save(cluster.api_client, TRAIN, TRAIN.namespace(values, cluster.release_namespace), name, folder)
     for path in sorted((folder / podlogs.LOGS).glob("*.log")):
         (into / "logs").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, into / "logs" / path.name)

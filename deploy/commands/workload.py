@@ -16,7 +16,7 @@ from deploy.kube.helm import Helm
 from deploy.platform.request import Request
 from deploy.platform.session import connect, ensure_release_namespace
 from deploy.platform.values import environment_values
-from deploy.workloads import launch
+from deploy.workloads import launch, release
 from deploy.workloads.kind import Values, Workload
 from deploy.workloads.store import RESULTS, read_records
 
@@ -27,6 +27,16 @@ Restart = Annotated[
         "--restart",
         help="When the run was launched before with other values: uninstall that launch and start this one "
         "(its results are kept beside the new ones as results-<n>.jsonl). Without it such a launch is refused.",
+    ),
+]
+
+
+ReleaseNamespace = Annotated[
+    str | None,
+    typer.Option(
+        "--release-namespace",
+        help="Namespace of the run's Helm release records (ConfigMaps). Default: the namespace its pods run in, "
+        "so that whoever may launch there needs no rights elsewhere.",
     ),
 ]
 
@@ -45,8 +55,13 @@ def environment(req: Request) -> Values:
     return environment_values(req.inputs, req.values_dir, req.charts_dir)
 
 
-def cluster_of(req: Request, env_values: Values, release_namespace: str, timeout: str) -> launch.Cluster:
+def cluster_of(
+    req: Request, env_values: Values, workload: Workload, release_namespace: str | None, timeout: str
+) -> launch.Cluster:
+    """The cluster of the command, with Helm and the run's release namespace (--release-namespace, else the
+    namespace its pods run in: release.release_namespace)."""
     tools.tool("helm")
+    release_namespace = release.release_namespace(workload, env_values, release_namespace)
     target = connect(req, env_values)
     api_client = target.api_client()
     ensure_release_namespace(api_client, release_namespace)
@@ -59,15 +74,17 @@ def launch_on_cluster(
 ) -> None:
     """The end of every workload's `run`: its chart values to a release on the cluster, followed."""
     req = o.request_from(ctx)
-    cluster = cluster_of(req, env_values, ctx.params["release_namespace"], ctx.params["timeout"])
+    cluster = cluster_of(req, env_values, workload, ctx.params["release_namespace"], ctx.params["timeout"])
     raise typer.Exit(launch.start(cluster, workload, values, do_follow=do_follow, restart=restart))
 
 
-def connected(ctx: typer.Context, release_namespace: str, timeout: str = "5m") -> tuple[launch.Cluster, Values]:
+def connected(
+    ctx: typer.Context, workload: Workload, release_namespace: str | None, timeout: str = "5m"
+) -> tuple[launch.Cluster, Values]:
     """The cluster of the command's --env/--context/--kubeconfig/--local, and the environment's values."""
     req = o.request_from(ctx)
     env_values = environment(req)
-    return cluster_of(req, env_values, release_namespace, timeout), env_values
+    return cluster_of(req, env_values, workload, release_namespace, timeout), env_values
 
 
 def add_commands(
@@ -87,10 +104,10 @@ def add_commands(
         context: o.Context = None,
         kubeconfig: o.Kubeconfig = None,
         local: o.Local = False,
-        release_namespace: o.ReleaseNamespace = "default",
+        release_namespace: ReleaseNamespace = None,
         timeout: o.Timeout = "5m",
     ) -> None:
-        cluster, _ = connected(ctx, release_namespace, timeout)
+        cluster, _ = connected(ctx, workload, release_namespace, timeout)
         raise typer.Exit(launch.follow_again(cluster, workload, name))
 
     follow_cmd.__doc__ = (
@@ -106,10 +123,10 @@ def add_commands(
         context: o.Context = None,
         kubeconfig: o.Kubeconfig = None,
         local: o.Local = False,
-        release_namespace: o.ReleaseNamespace = "default",
+        release_namespace: ReleaseNamespace = None,
         output: o.OutputOpt = o.Output.text,
     ) -> None:
-        cluster, env_values = connected(ctx, release_namespace)
+        cluster, env_values = connected(ctx, workload, release_namespace)
         namespace, rows = launch.status(cluster, workload, name, env_values)
         if output == o.Output.json:
             typer.echo(json.dumps([r.as_dict() for r in rows], indent=2))
@@ -147,10 +164,10 @@ def add_commands(
         context: o.Context = None,
         kubeconfig: o.Kubeconfig = None,
         local: o.Local = False,
-        release_namespace: o.ReleaseNamespace = "default",
+        release_namespace: ReleaseNamespace = None,
         timeout: o.Timeout = "5m",
     ) -> None:
-        cluster, _ = connected(ctx, release_namespace, timeout)
+        cluster, _ = connected(ctx, workload, release_namespace, timeout)
         folder_of = workload.folder(cluster.runs_root, name)
         if launch.delete(cluster, workload, name):
             log(f"uninstalled {workload.release(name)}; results kept in {folder_of}")

@@ -24,6 +24,10 @@ class Reader(Protocol):
         ...
 
 
+class ForbiddenError(ClusterError):
+    """The API server answered 403: the caller may not read this."""
+
+
 class ClientReader:
     """Reader over a kubernetes ApiClient. A broken connection raises urllib3's error (callers turn it
     into a ClusterError naming the target); an answer other than 200 or 404 is a ClusterError."""
@@ -44,7 +48,8 @@ class ClientReader:
             return None
         if resp.status != 200:
             detail = _message(body)
-            raise ClusterError(f"GET {path} at {self.server}: HTTP {resp.status} {resp.reason}{detail}.")
+            error = ForbiddenError if resp.status == 403 else ClusterError
+            raise error(f"GET {path} at {self.server}: HTTP {resp.status} {resp.reason}{detail}.")
         return json.loads(body)
 
 

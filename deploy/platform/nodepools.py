@@ -18,6 +18,7 @@ class NodePool:
     gpu_count: int = 0
     capacity: dict[str, str] = field(default_factory=dict)
     test_nodes: int = 0
+    spot: bool = False  # reclaimable capacity: where spot workloads run
 
     def node_capacity(self) -> dict[str, str]:
         """Allocatable resources of one node of this pool, GPUs included."""
@@ -45,6 +46,7 @@ def node_pools(values: dict[str, Any]) -> dict[str, NodePool]:
             gpu_count=int(gpu.get("count", 0)),
             capacity=dict(spec.get("capacity") or {}),
             test_nodes=int(spec.get("testNodes", 0)),
+            spot=bool(spec.get("spot", False)),
         )
     return pools
 

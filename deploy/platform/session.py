@@ -17,7 +17,7 @@ from urllib.parse import quote
 from deploy.console import log
 from deploy.errors import ClusterError
 from deploy.kube.helm import Helm
-from deploy.kube.reader import ClientReader, Reader
+from deploy.kube.reader import ClientReader, ForbiddenError, Reader
 from deploy.kube.target import Target, api_unreachable_is_cluster_error, check_context, resolve_kubeconfig
 from deploy.platform.charts import kube_version_floor
 from deploy.platform.nodepools import node_pools
@@ -55,8 +55,14 @@ def connect(req: Request, values: dict[str, Any]) -> Target:
 
 
 def ensure_release_namespace(api_client: Any, namespace: str) -> None:
-    """The namespace that holds the Helm release records must exist (the charts own the others)."""
-    if ClientReader(api_client).get(f"/api/v1/namespaces/{quote(namespace, safe='')}") is None:
+    """The namespace that holds the Helm release records must exist (the charts own the others). A caller
+    who may not read Namespaces (a team member launching in the benchmarks namespace) is not refused
+    here: Helm's own answer then says whether it exists."""
+    try:
+        found = ClientReader(api_client).get(f"/api/v1/namespaces/{quote(namespace, safe='')}")
+    except ForbiddenError:
+        return
+    if found is None:
         raise ClusterError(
             f"the release namespace {namespace!r} (where Helm keeps its release records) does not exist: "
             f"create it (`kubectl create namespace {namespace}`) or pick another with --release-namespace."

@@ -14,6 +14,7 @@ import contextlib
 import json
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,8 +25,8 @@ from deploy.errors import ClusterError
 from deploy.kube import watch as kube
 from deploy.workloads.indexes import config_index
 from deploy.workloads.kind import Workload
-from deploy.workloads.pending import event_time, failure_reason, job_reasons, pod_reason
-from deploy.workloads.store import ResultStore, result_record
+from deploy.workloads.pending import event_time, failure_reason, job_failure, job_reasons, pod_reason
+from deploy.workloads.store import ResultStore, failure_record, result_record
 from deploy.workloads.tracker import Tracker
 
 WATCH_S = 60
@@ -72,6 +73,10 @@ class Follower:
         for index in store.recorded:
             if index in self.tracker.state:
                 self.tracker.done(index)
+        for index, why in store.failed.items():
+            if index in self.tracker.state:
+                self.tracker.failed(index, why)
+        self.tracker.take_failed()  # stored already
 
     def pod(self, kind: str, pod: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
         """A pod event; returns (config index, pod) when its log should be read now."""
@@ -104,12 +109,12 @@ class Follower:
         if text is None:
             self.spent.add(name)
             if self.reruns[index] >= self.max_reruns:
-                self.tracker.failed(index)
                 times = f" ({self.reruns[index] + 1} times)" if self.reruns[index] else ""
-                self.tracker.reasons[index] = (
+                self.tracker.failed(
+                    index,
                     f"log unavailable: {why}{'' if name in why else f' (pod {name})'}{times}"
                     if why
-                    else f"pod {name} was gone with its result before its log was read{times}"
+                    else f"pod {name} was gone with its result before its log was read{times}",
                 )
                 return
             self.reruns[index] += 1
@@ -119,8 +124,7 @@ class Follower:
             return
         result = self.run.workload.parse(text)
         if result is None:
-            self.tracker.failed(index)
-            self.tracker.reasons[index] = f"pod {name} succeeded without a result in its log"
+            self.tracker.failed(index, f"pod {name} succeeded without a result in its log")
             return
         self.store.record(index, record_of(pod, group, result, self.run.configs.get(index, {})))
         self.tracker.done(index)
@@ -140,10 +144,8 @@ class Follower:
         if kind == "DELETED" or group not in self.run.groups:
             return
         self.job_groups[name] = group
-        conditions = kube.get(job, "status", "conditions", default=[])
-        failure = next((c for c in conditions if c.get("type") == "Failed" and c.get("status") == "True"), None)
-        why = f"Job {name} failed: {failure.get('reason', '')} {failure.get('message', '')}".strip() if failure else ""
-        self.tracker.job_status(group, kube.get(job, "status", "failedIndexes"), failure is not None, why)
+        why = job_failure(job)
+        self.tracker.job_status(group, kube.get(job, "status", "failedIndexes"), why is not None, why)
 
     def event(self, kind: str, event: dict[str, Any]) -> None:
         """A FailedCreate event of one of the run's Jobs: why its group's pods do not exist."""
@@ -156,6 +158,18 @@ class Follower:
         if known is None or event_time(event) >= event_time(known):
             self.failed_create[name] = event
         self.tracker.group_reasons = job_reasons(list(self.failed_create.values()), self.job_groups)
+
+    def settle(self) -> None:
+        """Store each config that failed since the last call, with its reason."""
+        for index in self.tracker.take_failed():
+            group = next((g for g, indexes in self.run.groups.items() if index in indexes), "")
+            why = self.tracker.reasons.get(index, "failed (no reason known)")
+            self.store.fail(index, failure_record(group, self.run.configs.get(index, {}), why))
+
+    def expire(self, deadline_s: float) -> None:
+        """The caller's deadline passed: what is not finished fails, and following ends."""
+        self.reading.clear()
+        self.tracker.expire(f"deadline exceeded: not finished when the deadline ({deadline_s:.0f} s) passed")
 
     def complete(self) -> bool:
         return not self.reading and self.tracker.complete()
@@ -223,10 +237,12 @@ def follow(
     on_update: Callable[[Tracker], None] = lambda t: None,
     rerun: Rerun | None = None,
     max_reruns: int = 2,
+    deadline_s: float | None = None,
 ) -> Tracker:
-    """Until every config has a result or failed; returns the final state. `rerun(indexes)` puts
-    configs whose results were lost back into the release (new groups, returned); without it they
-    fail."""
+    """Until every config has a result or failed, or `deadline_s` seconds from now have passed (then
+    the unfinished configs fail with "deadline exceeded"); returns the final state. `rerun(indexes)`
+    puts configs whose results were lost back into the release (new groups, returned); without it they
+    fail. Each failure is stored with its reason as it happens."""
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
@@ -272,11 +288,16 @@ def follow(
     readers = ThreadPoolExecutor(LOG_READERS, thread_name_prefix="pod-log")
     for t in threads:
         t.start()
+    ends = None if deadline_s is None else time.monotonic() + deadline_s
     try:
         on_update(follower.tracker)
         while not follower.complete():
+            if ends is not None and time.monotonic() >= ends:
+                follower.expire(deadline_s or 0)
+                break
+            wait = REFRESH_S if ends is None else max(0.0, min(REFRESH_S, ends - time.monotonic()))
             try:
-                item = events.get(timeout=REFRESH_S)
+                item = events.get(timeout=wait)
             except queue.Empty:
                 on_update(follower.tracker)
                 continue
@@ -285,7 +306,10 @@ def follow(
                 item = events.get_nowait() if not events.empty() else None
             if rerun is not None and follower.lost:
                 follower.add_groups(rerun(follower.take_lost()))
+            follower.settle()
             on_update(follower.tracker)
+        follower.settle()
+        on_update(follower.tracker)
         return follower.tracker
     finally:
         stop.set()

@@ -69,6 +69,7 @@ class Workload:
     # Uninstall the release once following ends (done, failed or interrupted): a run whose objects,
     # namespace included, live only while it runs. Not after --no-follow: `follow` or `delete` ends it.
     remove_after_follow: bool = False
+    creates_namespace: bool = False  # its chart makes the namespace its pods run in (the release lives elsewhere)
     keep_logs: bool = False  # delete/stop first saves the pods' logs to the run folder (few, long pods)
     # A running pod's log (its last lines) -> one line of progress shown while following (few, long pods).
     progress: Callable[[str], str] | None = None

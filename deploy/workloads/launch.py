@@ -7,6 +7,7 @@ keeps the earlier results as results-<n>.jsonl)."""
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from deploy.workloads.follow import Followed, follow
 from deploy.workloads.kind import Values, Workload
 from deploy.workloads.progress import Display, summary
 from deploy.workloads.status import GroupStatus, run_status
-from deploy.workloads.store import ResultStore, launched_values, save_values
+from deploy.workloads.store import ResultStore, launched_at, launched_values, mark_launched, save_values
 
 KWOK_NOTE = (
     "note: the local control plane's kwok nodes are fake: their pods run no container and leave no log, so no "
@@ -81,6 +82,8 @@ def start(cluster: Cluster, workload: Workload, values: Values, *, do_follow: bo
     if fresh and workload.preflight is not None:
         workload.preflight(cluster.api_client, values, workload.release(name))
     save_values(folder, values)
+    if fresh:
+        mark_launched(folder)
     if not is_installed or values is not prior:
         release.install(cluster.helm, workload, _chart(cluster, workload), values, cluster.release_namespace,
                         cluster.timeout)  # fmt: skip
@@ -146,6 +149,14 @@ def _follow(cluster: Cluster, workload: Workload, values: Values, store: ResultS
             log(f"uninstalled {workload.release(name)} and the objects it made; results kept in {store.path.parent}")
 
 
+def deadline_left(values: Values, folder: Path) -> float | None:
+    """Seconds left of the run's deadline (values `deadlineSeconds`, counted from its launch); None: none."""
+    deadline, started = values.get("deadlineSeconds"), launched_at(folder)
+    if not deadline or started is None:
+        return None
+    return deadline - (time.time() - started)
+
+
 def _follow_run(cluster: Cluster, workload: Workload, values: Values, store: ResultStore) -> int:
     name = workload.run_name(values)
     run = Followed.of(workload, values, workload.namespace(values, cluster.release_namespace))
@@ -154,7 +165,7 @@ def _follow_run(cluster: Cluster, workload: Workload, values: Values, store: Res
         """Units whose results were lost (their pods' logs gone or unreadable): the release gets a Job that
         runs them again, and the run folder the values that say so (a later follow counts those Jobs)."""
         nonlocal values
-        values, added = release.with_rerun(values, lost)
+        values, added = release.with_rerun(values, lost, deadline_left(values, store.path.parent))
         release.install(cluster.helm, workload, _chart(cluster, workload), values, cluster.release_namespace,
                         cluster.timeout)  # fmt: skip
         save_values(store.path.parent, values)
@@ -165,8 +176,9 @@ def _follow_run(cluster: Cluster, workload: Workload, values: Values, store: Res
     display = Display(len(run.configs), workload.unit)
     ticker = _progress_ticker(cluster, workload, run.namespace, name, display) if workload.progress else None
     with display.live, ticker or contextlib.nullcontext():
+        left = deadline_left(values, store.path.parent)
         tracker = follow(cluster.api_client, run, store, display.update, rerun if workload.rerun_lost else None,
-                         values.get("backoffLimitPerIndex", 0))  # fmt: skip
+                         values.get("backoffLimitPerIndex", 0), None if left is None else max(0.0, left))  # fmt: skip
     code = summary(tracker, name, store.path.parent, workload.title, workload.unit)
     if cluster.local and any(why.startswith("log unavailable") for why in tracker.reasons.values()):
         console.print(KWOK_NOTE.format(name=workload.name, launch=workload.launch), highlight=False, markup=False)
@@ -211,8 +223,8 @@ def status(cluster: Cluster, workload: Workload, name: str, env_values: Values) 
     values = launched_values(folder) or env_values
     namespace = workload.namespace(values, cluster.release_namespace)
     known = workload.groups(values) if "groups" in values else {}
-    recorded = ResultStore(folder).recorded
-    return namespace, run_status(cluster.api_client, workload, namespace, name, recorded, known)
+    store = ResultStore(folder)
+    return namespace, run_status(cluster.api_client, workload, namespace, name, store.recorded, known, store.failed)
 
 
 def delete(cluster: Cluster, workload: Workload, name: str) -> bool:

@@ -7,6 +7,8 @@ from typing import Any
 from deploy.kube.watch import get
 
 PENDING_GRACE_S = 3.0
+# The reason Kubernetes gives a pod or a Job that ran past its activeDeadlineSeconds.
+DEADLINE_EXCEEDED = "DeadlineExceeded"
 _CAUSES = (
     (re.compile(r"exceeded quota: ([\w.-]+)(?:, requested: ([^,]+))?"), "quota exceeded"),
     (re.compile(r"untolerated taint\(?s?\)? ?(\{[^}]*\})?"), "taint not tolerated"),
@@ -14,6 +16,7 @@ _CAUSES = (
     (re.compile(r"didn't match Pod's node affinity/selector"), "no node matching the selector"),
     (re.compile(r"were unschedulable"), "nodes unschedulable (cordoned)"),
     (re.compile(r"no nodes available"), "no nodes"),
+    (re.compile(r'persistentvolumeclaim "([^"]+)" not found'), "volume claim not found:"),
     (re.compile(r"forbidden: .*PriorityClass|no PriorityClass"), "unknown priority class"),
     # The scheduler's preemption verdicts: what holds the resources runs at equal or higher priority.
     (re.compile(r"No preemption victims found"), "lower priority: nothing it may preempt"),
@@ -43,10 +46,14 @@ def pod_reason(pod: dict[str, Any]) -> str | None:
 
 
 def failure_reason(pod: dict[str, Any]) -> str | None:
-    """Why a Failed runner pod failed: its exit code and the runner's message. The chart sets
-    terminationMessagePolicy FallbackToLogsOnError, so the container's termination message holds the
-    end of its log: the failure record (its `error`), else the log's last line."""
+    """Why a Failed runner pod failed: its deadline, else its exit code and the runner's message. The
+    chart sets terminationMessagePolicy FallbackToLogsOnError, so the container's termination message
+    holds the end of its log: the failure record (its `error`), else the log's last line."""
     from runner.result import find_result
+
+    if get(pod, "status", "reason") == DEADLINE_EXCEEDED:  # the kubelet killed it at activeDeadlineSeconds
+        limit = get(pod, "spec", "activeDeadlineSeconds")
+        return f"deadline exceeded: ran longer than its deadline ({limit} s) on node {get(pod, 'spec', 'nodeName')}"
 
     for status in get(pod, "status", "containerStatuses", default=[]) or []:
         terminated = get(status, "state", "terminated") or get(status, "lastState", "terminated")
@@ -57,6 +64,20 @@ def failure_reason(pod: dict[str, Any]) -> str | None:
         lines = [line for line in message.splitlines() if line.strip()]
         why = (record or {}).get("error") or (lines[-1].strip() if lines else terminated.get("reason") or "no message")
         return f"exit {terminated.get('exitCode')}: {why}"
+    return None
+
+
+def job_failure(job: dict[str, Any]) -> str | None:
+    """Why a Job failed (its Failed condition), in words; None while it has not. Its deadline is
+    "deadline exceeded"; other reasons (BackoffLimitExceeded, MaxFailedIndexesExceeded...) as the Job
+    controller words them."""
+    for cond in get(job, "status", "conditions", default=[]) or []:
+        if cond.get("type") != "Failed" or cond.get("status") != "True":
+            continue
+        if cond.get("reason") == DEADLINE_EXCEEDED:
+            limit = get(job, "spec", "activeDeadlineSeconds")
+            return f"deadline exceeded: its Job's deadline ({limit} s from the Job's start) passed before it finished"
+        return f"{cond.get('reason') or 'Failed'}: {cond.get('message') or 'the Job failed'}"
     return None
 
 

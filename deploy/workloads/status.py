@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deploy.kube import watch as kube
-from deploy.workloads.indexes import config_index, job_indexes
+from deploy.workloads.indexes import config_index, job_indexes, parse_ranges
 from deploy.workloads.kind import Workload
-from deploy.workloads.pending import PENDING_GRACE_S, explain, failure_reason, job_reasons, pod_reason
+from deploy.workloads.pending import PENDING_GRACE_S, explain, failure_reason, job_failure, job_reasons, pod_reason
 
 
 @dataclass
@@ -20,8 +20,11 @@ class GroupStatus:
     active: int
     results: int
     pending: dict[str, int] = field(default_factory=dict)
-    # config index -> why its last failed pod failed (exit code, the runner's message)
+    # config index -> why it failed: its last failed pod (exit code, the runner's message, its
+    # deadline), its Job (the sweep's deadline), or, once the pods are gone, the stored failure
     failures: dict[int, str] = field(default_factory=dict)
+    # why the group's Job failed ("deadline exceeded: ..."); empty while it has not
+    job_failed: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -35,10 +38,17 @@ def _age_s(obj: dict[str, Any], now: datetime) -> float:
 
 
 def run_status(
-    api_client: Any, workload: Workload, namespace: str, run: str, recorded: set[int], known: dict[str, list[int]]
+    api_client: Any,
+    workload: Workload,
+    namespace: str,
+    run: str,
+    recorded: set[int],
+    known: dict[str, list[int]],
+    stored: dict[int, str] | None = None,
 ) -> list[GroupStatus]:
     """`known`: the run's groups from the values it was launched with (a group missing there, e.g. launched
-    from another machine, is read from its Job's KAIML_CONFIG_INDEXES)."""
+    from another machine, is read from its Job's KAIML_CONFIG_INDEXES); `recorded`: units with a stored
+    result; `stored`: stored failures (unit -> why), shown where the pods no longer say it."""
     from kubernetes import client
 
     core, batch = client.CoreV1Api(api_client), client.BatchV1Api(api_client)
@@ -58,6 +68,7 @@ def run_status(
             failed=kube.get(job, "status", "failed", default=0),
             active=kube.get(job, "status", "active", default=0),
             results=sum(1 for i in groups[group] if i >= 0 and i in recorded),
+            job_failed=job_failure(job) or "",
         )
     now = datetime.now(UTC)
     events, _ = kube.list_all(
@@ -82,4 +93,15 @@ def run_status(
     )
     for group, reason in job_reasons(events, job_groups).items():
         rows[group].pending[reason] = rows[group].pending.get(reason, 0) + 1
+    for job in jobs:
+        row = rows[job_groups[kube.get(job, "metadata", "name")]]
+        if row.job_failed:  # what its Job had not finished failed with it (its deadline, say)
+            completed = parse_ranges(kube.get(job, "status", "completedIndexes"))
+            for completion, index in enumerate(groups.get(row.group, [])):
+                if index >= 0 and completion not in completed and index not in recorded:
+                    row.failures.setdefault(index, row.job_failed)
+    for index, why in (stored or {}).items():
+        owners = [r for r in rows.values() if index in groups.get(r.group, [])]
+        if owners and not any(index in r.failures for r in owners):
+            owners[-1].failures[index] = why  # a re-run group comes after the group it repeats
     return list(rows.values())

@@ -23,6 +23,8 @@ class Tracker:
     # The last reason a config's pod waited for, kept when that pod is deleted (a Job past its deadline
     # deletes its pods before it says it failed): the reason of a config that never ran.
     waited: dict[int, str] = field(default_factory=dict)
+    # Configs failed since the last take_failed(), for the caller to store.
+    newly_failed: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for indexes in self.groups.values():
@@ -37,12 +39,26 @@ class Tracker:
         self.state[index] = DONE
         self._clear(index)
 
-    def failed(self, index: int) -> None:
-        if self.state.get(index) != DONE:
-            self.state[index] = FAILED
+    def failed(self, index: int, why: str | None = None) -> None:
+        """Config `index` failed for good: `why`, else its last pod's failure (a done config stays done)."""
+        if self.state.get(index) == DONE:
+            return
+        if self.state.get(index) != FAILED:
+            self.newly_failed.append(index)
+        self.state[index] = FAILED
         self._clear(index)
-        if index in self.failures:
-            self.reasons[index] = self.failures[index]
+        if why or index in self.failures:
+            self.reasons[index] = why or self.failures[index]
+
+    def take_failed(self) -> list[int]:
+        taken, self.newly_failed = self.newly_failed, []
+        return taken
+
+    def expire(self, why: str) -> None:
+        """A deadline passed: every config not finished fails with `why`."""
+        for index in self.state:
+            if not self.finished(index):
+                self.failed(index, why)
 
     def _clear(self, index: int) -> None:
         self.pending_since.pop(index, None)
@@ -69,9 +85,9 @@ class Tracker:
             if phase == "Failed" and reason:
                 self.failures[index] = reason
 
-    def job_status(self, group: str, failed_indexes: str | None, job_failed: bool, why: str = "") -> None:
+    def job_status(self, group: str, failed_indexes: str | None, job_failed: bool, why: str | None = None) -> None:
         """Failed completion indexes fail their configs; a failed Job fails what it has not finished
-        (`why`: the Job's Failed condition, the reason of a config that never ran, with why it waited)."""
+        (`why`: the Job's own reason, e.g. its deadline; for a config that never ran, with why it waited)."""
         indexes = self.groups.get(group, [])
         for completion in parse_ranges(failed_indexes):
             if completion < len(indexes) and indexes[completion] >= 0:
@@ -80,9 +96,8 @@ class Tracker:
             for i in indexes:
                 if i >= 0 and not self.finished(i):
                     waited = self.waited.get(i) or self.group_reasons.get(group)
-                    self.failed(i)
-                    if i not in self.failures and why:
-                        self.reasons[i] = why + (f"; it was pending: {waited}" if waited else "")
+                    never_ran = why and waited and i not in self.failures
+                    self.failed(i, f"{why}; it was pending: {waited}" if never_ran else why)
 
     def counts(self) -> Counter[str]:
         return Counter(self.state.values())

@@ -143,3 +143,44 @@ def test_results_already_recorded_count_as_done(tmp_path: Path) -> None:
     f = Follower(SWEEP, ResultStore(tmp_path))
     assert f.tracker.state[0] == DONE
     assert f.pod("ADDED", pod("p", "t4", 0, "Succeeded")) is None
+
+
+def test_a_job_past_its_deadline_fails_its_unfinished_configs_and_the_failures_are_stored(tmp_path: Path) -> None:
+    f = Follower(SWEEP, ResultStore(tmp_path))
+    wanted = f.pod("ADDED", pod("p-0", "t4", 0, "Succeeded"))
+    assert wanted is not None
+    f.log(0, wanted[1], log_of(0))
+    condition = {"type": "Failed", "status": "True", "reason": "DeadlineExceeded", "message": "Job was active longer"}
+    f.job("MODIFIED", {"metadata": {"name": "s-t4", "labels": {GROUP_LABEL: "t4"}},
+                       "spec": {"activeDeadlineSeconds": 60}, "status": {"conditions": [condition]}})  # fmt: skip
+    assert f.tracker.state[0] == DONE and f.tracker.state[2] == FAILED
+    assert f.tracker.reasons[2].startswith("deadline exceeded: its Job's deadline (60 s")
+    f.settle()
+    [failure] = [r for r in read_records(tmp_path / "results.jsonl") if "failure" in r]
+    assert failure["config"] == 2 and failure["group"] == "t4" and failure["failure"] == f.tracker.reasons[2]
+    f.settle()  # stored once
+    assert len(list(read_records(tmp_path / "results.jsonl"))) == 2
+    # Followed again (a resumed follow): the stored failure stands, with its reason, and is not stored twice.
+    again = Follower(SWEEP, ResultStore(tmp_path))
+    assert again.tracker.state[2] == FAILED and again.tracker.reasons[2] == failure["failure"]
+    again.settle()
+    assert len(list(read_records(tmp_path / "results.jsonl"))) == 2
+
+
+def test_a_pod_killed_at_its_deadline_says_so(tmp_path: Path) -> None:
+    f = Follower(SWEEP, ResultStore(tmp_path))
+    killed = pod("p-1", "a100", 0, "Failed", reason="DeadlineExceeded")
+    killed["spec"]["activeDeadlineSeconds"] = 300
+    f.pod("MODIFIED", killed)
+    f.job("MODIFIED", {"metadata": {"name": "s-a100", "labels": {GROUP_LABEL: "a100"}},
+                       "status": {"failedIndexes": "0"}})  # fmt: skip
+    assert f.tracker.state[1] == FAILED
+    assert f.tracker.reasons[1] == "deadline exceeded: ran longer than its deadline (300 s) on node node-1"
+
+
+def test_the_follower_s_own_deadline_fails_what_is_unfinished(tmp_path: Path) -> None:
+    f = Follower(SWEEP, ResultStore(tmp_path))
+    f.pod("ADDED", pod("p-0", "t4", 0, "Running"))
+    f.expire(30)
+    assert f.complete() and set(f.tracker.state.values()) == {FAILED}
+    assert f.tracker.reasons[0] == "deadline exceeded: not finished when the deadline (30 s) passed"

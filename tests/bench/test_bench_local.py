@@ -74,7 +74,13 @@ def test_a_config_error_fails_its_config_once_and_the_others_run(tmp_path: Path)
     assert "2 of 3 configs have a result, 1 failed (configs 2)" in done.stderr
     assert "config 2: exit 3: bad config: model: unknown model 'no-such'" in done.stderr
     folder = tmp_path / "bench-with-bad"
-    assert sorted(r["config"] for r in read_records(folder / "results.jsonl")) == [0, 1]
+    records = list(read_records(folder / "results.jsonl"))
+    assert sorted(r["config"] for r in records if "result" in r) == [0, 1]
+    # The failure is stored too, with its reason: `bench results` lists it.
+    [failed] = [r for r in records if "failure" in r]
+    assert failed["config"] == 2 and failed["failure"].startswith("exit 3: bad config: model: unknown model")
+    listed = cli(tmp_path, "bench", "results", "with-bad", "--format", "csv")
+    assert "exit 3: bad config" in listed.stdout.splitlines()[3]
     assert (folder / "logs" / "config-2.log").read_text().count("# attempt") == 1  # not retried
 
 
@@ -100,6 +106,29 @@ def test_max_failed_indexes_stops_the_group(tmp_path: Path) -> None:
     assert tracker.state == {0: FAILED, 1: FAILED, 2: DONE} and store.recorded == {2}
     assert tracker.reasons[1] == "not run: group a stopped after 1 failed configs (maxFailedIndexes 0)"
     assert not (tmp_path / "logs" / "config-1.log").exists()
+
+
+def test_deadlines_stop_an_attempt_and_the_sweep(tmp_path: Path) -> None:
+    """configDeadlineSeconds: a runner past it is stopped and the attempt fails (retried, as the
+    kubelet's activeDeadlineSeconds); deadlineSeconds: past it every unfinished config fails."""
+    slow = {**TINY, "batchSize": 1, "iterations": 10_000_000}
+    configs = {0: slow, 1: {**TINY, "batchSize": 2}}
+    sweep = LocalSweep("late", "model-latency", {"g": [0, 1]}, configs, dict.fromkeys(configs, "cpu"), retries=1,
+                       config_deadline_s=15)  # fmt: skip
+    store = ResultStore(tmp_path / "bench-late")
+    tracker = LocalRun(sweep, store, tmp_path / "logs", Tracker(sweep.groups)).run()
+    assert tracker.state == {0: FAILED, 1: DONE}, tracker.reasons
+    assert tracker.reasons[0].startswith("deadline exceeded: ran longer than its deadline (15 s); log ")
+    assert (tmp_path / "logs" / "config-0.log").read_text().count("# attempt") == 2
+    assert store.failed == {0: tracker.reasons[0]}
+
+    whole = LocalSweep("later", "model-latency", {"g": [0, 1]}, configs, dict.fromkeys(configs, "cpu"), retries=0,
+                       deadline_s=3)  # fmt: skip
+    started = time.monotonic()
+    tracker = LocalRun(whole, ResultStore(tmp_path / "bench-later"), tmp_path / "logs2", Tracker(whole.groups)).run()
+    assert time.monotonic() - started < 3 + 10
+    assert tracker.state == {0: FAILED, 1: FAILED}
+    assert all(why.startswith("deadline exceeded: not finished when the sweep") for why in tracker.reasons.values())
 
 
 def test_ctrl_c_stops_the_runners_and_keeps_the_results(tmp_path: Path) -> None:

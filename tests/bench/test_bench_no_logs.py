@@ -4,6 +4,7 @@ to backoffLimitPerIndex times, then its config fails with the server's reason; t
 its summary and exit 1, and the release is whole (deployed, its Jobs finished)."""
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,7 +18,10 @@ from deploy import tools
 from deploy.cluster.controlplane import LocalCluster
 from deploy.platform.nodepools import node_pools
 from deploy.platform.values import load_environment
-from deploy.workloads.store import read_records
+from deploy.workloads.bench.workload import BENCH
+from deploy.workloads.release import HELM_DRIVER
+from deploy.workloads.status import run_status
+from deploy.workloads.store import ResultStore, read_records
 
 pytestmark = pytest.mark.cluster
 
@@ -51,12 +55,23 @@ def test_pods_that_leave_no_log_fail_their_configs_without_a_crash(bare: LocalCl
     for reason in reasons:
         assert "log unavailable" in reason and "400" in reason and "(2 times)" in reason, reason
     assert "results lost (their pods' logs gone or unreadable): running configs" in done.stderr
-    assert not list(read_records(tmp_path / "bench-no-logs" / "results.jsonl"))
+    # No result, and each failure stored with its reason (what `bench results` lists).
+    records = list(read_records(tmp_path / "bench-no-logs" / "results.jsonl"))
+    assert sorted(r["config"] for r in records) == [0, 1] and not any("result" in r for r in records)
+    assert all("log unavailable" in r["failure"] and "400" in r["failure"] for r in records), records
+    listed = cli(None, tmp_path, "bench", "results", "no-logs", "--format", "csv")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.count("log unavailable") == 2, listed.stdout
+    # Their pods succeeded, so only the stored failures say why: `bench status` shows them.
+    store = ResultStore(tmp_path / "bench-no-logs")
+    rows = run_status(bare.api_client(), BENCH, "benchmarks-dev", "no-logs", store.recorded, {}, store.failed)
+    shown = {index: why for row in rows for index, why in row.failures.items()}
+    assert shown == store.failed and len(shown) == 2
 
     # The release is whole: deployed with its re-run Job(s), every Job finished.
     status = subprocess.run(
         [str(tools.tool("helm")), "--kubeconfig", str(kubeconfig), "status", "bench-no-logs", "-o", "json"],
-        capture_output=True, text=True,
+        capture_output=True, text=True, env={**os.environ, HELM_DRIVER: "configmap"},  # workload releases' storage
     )  # fmt: skip
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["info"]["status"] == "deployed"

@@ -143,3 +143,18 @@ def test_a_failed_pods_exit_code_and_runner_message_become_the_configs_reason() 
     tracker.pod_phase(0, "Failed", why)
     tracker.job_status("g", "0", False)  # the Job gives up on the index: the pod's reason stays
     assert tracker.state[0] == FAILED and tracker.reasons[0] == why
+
+
+def test_the_deadline_left_counts_from_the_launch_also_when_followed_later(tmp_path: Path) -> None:
+    import time
+
+    from deploy.workloads.launch import deadline_left
+    from deploy.workloads.store import LAUNCHED, mark_launched
+
+    assert deadline_left({"deadlineSeconds": 60}, tmp_path) is None  # never launched from here
+    mark_launched(tmp_path)
+    assert 59 <= deadline_left({"deadlineSeconds": 60}, tmp_path) <= 60  # type: ignore[operator]
+    assert deadline_left({"deadlineSeconds": None}, tmp_path) is None
+    an_hour_ago = time.time() - 3600
+    (tmp_path / LAUNCHED).write_text(f"{an_hour_ago}\n")
+    assert deadline_left({"deadlineSeconds": 60}, tmp_path) < -3000  # type: ignore[operator]

@@ -91,8 +91,8 @@ def test_pods_land_exactly_on_their_pool_hardened_and_without_token(rendered, en
         pool = pools[group["nodePool"]]
         gpu_type = {"gpu-type": group["gpuType"]} if group["gpuType"] else {}  # a CPU group selects its pool alone
         assert pod["nodeSelector"] == {**pool["labels"], **gpu_type}
-        expected = tolerations_for(pool) + (tolerations_for(pools["spot-instances"]) if group["spot"] else [])
-        assert sorted(pod.get("tolerations", []), key=str) == sorted(expected, key=str)
+        assert sorted(pod.get("tolerations", []), key=str) == sorted(tolerations_for(pool), key=str)
+        assert pool.get("spot", False) == group["spot"]
         assert pod["priorityClassName"] == group["priorityClassName"]
         assert pod["serviceAccountName"] == "benchmark-runner"
         assert pod["automountServiceAccountToken"] is False
@@ -112,19 +112,51 @@ def test_pods_land_exactly_on_their_pool_hardened_and_without_token(rendered, en
         assert labels["kai-ml.io/benchmark"] == values["sweep"]["name"]
 
 
-def test_spot_sweep_tolerates_spot_and_is_preemptible(rendered) -> None:
+def test_spot_sweep_selects_spot_gpu_nodes_and_is_preemptible(rendered) -> None:
     _, manifests = rendered("dev", REPO / "examples" / "sweeps" / "spot-sweep.yaml")
     [job] = [m for m in manifests if m["kind"] == "Job"]
     pod = job["spec"]["template"]["spec"]
-    assert {"key": "spot", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in pod["tolerations"]
+    assert pod["nodeSelector"]["node-type"] == "spot-gpu-t4" and pod["nodeSelector"]["gpu-type"] == "nvidia-t4"
+    assert pod["tolerations"] == [{"key": "spot", "operator": "Equal", "value": "true", "effect": "NoSchedule"}]
     assert pod["priorityClassName"] == "preemptible"
     assert job["spec"]["maxFailedIndexes"] == 4
 
 
+def test_deadlines_and_the_model_volume(rendered) -> None:
+    """resnet-gpus.yaml: its Jobs stop at the sweep's deadline, each pod at the config's, and its
+    TorchScript file comes from the read-only model volume."""
+    values, manifests = rendered("dev", REPO / "examples" / "sweeps" / "resnet-gpus.yaml")
+    jobs = [m for m in manifests if m["kind"] == "Job"]
+    assert len(jobs) == 2
+    for job in jobs:
+        assert job["spec"]["activeDeadlineSeconds"] == 3600
+        pod = job["spec"]["template"]["spec"]
+        assert pod["activeDeadlineSeconds"] == 600
+        assert {"name": "models", "persistentVolumeClaim": {"claimName": "models", "readOnly": True}} in pod["volumes"]
+        mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
+        assert mounts["/models"] == {"name": "models", "mountPath": "/models", "readOnly": True}
+    assert {c["config"]["modelPath"] for c in values["configs"]} == {"/models/resnet50.pt"}
+    # Without deadlines or models (quickstart), none of it.
+    _, plain = rendered("dev", REPO / "examples" / "sweeps" / "quickstart.yaml")
+    for job in (m for m in plain if m["kind"] == "Job"):
+        assert "activeDeadlineSeconds" not in job["spec"]
+        assert "activeDeadlineSeconds" not in job["spec"]["template"]["spec"]
+        assert all(v["name"] != "models" for v in job["spec"]["template"]["spec"]["volumes"])
+
+
 @pytest.mark.parametrize(("env", "path"), CASES, ids=IDS)
-def test_network_policy_allows_dns_egress_only(rendered, env: str, path: Path) -> None:
+def test_no_network_policy_of_its_own_under_platform_policy(rendered, env: str, path: Path) -> None:
+    """platform-policy's default-deny and DNS egress confine the runner pods; a sweep's own policy would
+    need its launchers (team members) to hold NetworkPolicy rights, enough to open egress."""
     values, manifests = rendered(env, path)
-    [policy] = [m for m in manifests if m["kind"] == "NetworkPolicy"]
+    assert values["networkPolicy"] == {"enabled": False}
+    assert not [m for m in manifests if m["kind"] == "NetworkPolicy"]
+
+
+def test_network_policy_allows_dns_egress_only_when_the_chart_stands_alone(helm: str) -> None:
+    values = yaml.safe_load((CHART / "ci" / "default-values.yaml").read_text())
+    [policy] = [m for m in template(helm, CHART, "-f", str(CHART / "ci" / "default-values.yaml"))
+                if m["kind"] == "NetworkPolicy"]  # fmt: skip
     spec = policy["spec"]
     assert spec["podSelector"] == {"matchLabels": {"kai-ml.io/benchmark": values["sweep"]["name"]}}
     assert spec["policyTypes"] == ["Ingress", "Egress"] and not spec.get("ingress")
@@ -146,6 +178,9 @@ def test_manifests_are_valid(rendered, env: str, path: Path, version: str) -> No
         ({"groups": [{"nodePool": "gpu-huge"}]}, 'groups.t4.nodePool: node pool "gpu-huge" is not in global.nodePools'),
         ({"sweep": {"name": ""}}, "sweep.name: empty"),
         ({"podAnnotations": {"x": 1}}, "at '/podAnnotations/x': got number, want string"),
+        ({"groups": [{"spot": True}]}, "groups.t4.spot: true, but node pool gpu-optimized is not spot capacity"),
+        ({"deadlineSeconds": 0}, "at '/deadlineSeconds': minimum: got 0, want 1"),
+        ({"models": {"claimName": "Models"}}, "at '/models/claimName'"),
     ],
 )
 def test_inconsistent_values_are_refused(helm: str, tmp_path: Path, change: dict, message: str) -> None:
@@ -155,6 +190,8 @@ def test_inconsistent_values_are_refused(helm: str, tmp_path: Path, change: dict
     for key, value in change.items():
         if key == "groups":
             values["groups"] = [{**values["groups"][0], **value[0]}, *values["groups"][1:]]
+        elif not isinstance(value, dict):
+            values[key] = value
         else:
             values[key] = {**values.get(key, {}), **value}
     file = tmp_path / "values.yaml"
@@ -186,6 +223,18 @@ def test_a_rerun_group_runs_configs_of_its_origin_again(helm: str, tmp_path: Pat
             "template"
         ]["spec"]["nodeSelector"]
     )
+
+    assert "activeDeadlineSeconds" not in job["spec"]
+    # What is left of the sweep's deadline is the re-run Job's own.
+    values["deadlineSeconds"] = 600
+    late, _ = with_rerun(values, origin["indexes"][:1], deadline_left_s=125.7)
+    file.write_text(yaml.safe_dump(late))
+    deadlines = {
+        j["metadata"]["labels"]["kai-ml.io/benchmark-group"]: j["spec"]["activeDeadlineSeconds"]
+        for j in template(helm, CHART, "-f", str(file))
+        if j["kind"] == "Job"
+    }
+    assert deadlines == {origin["name"]: 600, values["groups"][1]["name"]: 600, name: 125}
 
     rerun["groups"][-1]["rerunOf"] = "nowhere"
     file.write_text(yaml.safe_dump(rerun))

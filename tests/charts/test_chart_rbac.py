@@ -10,11 +10,13 @@ from deploy.paths import CHARTS, VALUES
 ALL_VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
 # (namespace key, ServiceAccount) -> {(apiGroup, resource): verbs}
 DESIGNED = {
+    # A sweep's Helm release (its Jobs, its ConfigMap, Helm's records as ConfigMaps) and following it.
     ("benchmarks", "benchmark-launcher"): {
-        ("batch", "jobs"): {"create", "get", "list", "watch", "delete"},
-        ("", "configmaps"): {"create", "get", "list", "watch", "delete"},
+        ("batch", "jobs"): set(ALL_VERBS),
+        ("", "configmaps"): set(ALL_VERBS),
         ("", "pods"): {"get", "list", "watch"},
         ("", "pods/log"): {"get", "list", "watch"},
+        ("", "events"): {"get", "list", "watch"},
         ("", "serviceaccounts:benchmark-runner"): {"use"},
     },
     ("training", "training-job-creator"): {

@@ -4,8 +4,10 @@ config that fails in its container, the restricted security context as seen from
 `cluster down` that leaves nothing behind (no process, mount, namespace, route or iptables rule)."""
 
 import json
+import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -18,8 +20,8 @@ from deploy.cluster.realnode import REAL_LABEL, RealNode
 pytestmark = pytest.mark.realnode
 
 
-def _sweep(folder: Path, name: str, **base: object) -> Path:
-    sweep = {
+def _sweep(folder: Path, name: str, top: dict[str, Any] | None = None, **base: object) -> Path:
+    sweep: dict[str, Any] = {
         "kind": "model-latency",
         "name": name,
         "base": {"model": "mlp", "inputShape": [64], "warmup": 1, "iterations": 5, "nodePool": POOL, **base},
@@ -28,6 +30,7 @@ def _sweep(folder: Path, name: str, **base: object) -> Path:
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
         "parallelism": 3,
         "ttlSecondsAfterFinished": 600,
+        **(top or {}),
     }
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(sweep, sort_keys=False))
@@ -77,9 +80,77 @@ def test_a_sweep_runs_in_real_containers_and_reports_from_their_logs(real_cluste
         assert status["state"]["terminated"]["exitCode"] == 0
 
 
-def test_a_config_that_fails_in_its_container_says_why(real_cluster: RealCluster, tmp_path: Path) -> None:
-    # A TorchScript file that does not exist in the image: the runner's config error (exit 3).
-    sweep = _sweep(tmp_path, "real-bad", model="torchscript", modelPath="/models/missing.pt")
+MODELS = {"models": {"claimName": "models"}}
+BENCHMARKS = "benchmarks-dev"
+WRITE_MODEL = "import torch; torch.jit.script(torch.nn.Linear(64, 8)).save('/models/linear.pt')"
+
+
+@pytest.fixture(scope="module")
+def model_volume(real_cluster: RealCluster, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The claim `models` in the benchmarks namespace, bound to a directory of this machine (a hostPath
+    volume), with a TorchScript file written into it by a pod of the runner image."""
+    folder = tmp_path_factory.mktemp("models")
+    os.chmod(folder, 0o777)  # the pods run as uid 65532
+    volume = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": "realnode-models"},
+        "spec": {
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteOnce"],
+            "hostPath": {"path": str(folder)},
+            "storageClassName": "",
+            "claimRef": {"namespace": BENCHMARKS, "name": "models"},
+        },
+    }
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "models", "namespace": BENCHMARKS},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "",
+            "volumeName": "realnode-models",
+            "resources": {"requests": {"storage": "1Gi"}},
+        },
+    }
+    image = f"{real_cluster.registry}/kai-ml/benchmark-runner:{TAG}"
+    writer = real_pod("model-writer", BENCHMARKS, image, ["python", "-c", WRITE_MODEL],
+                      volumeMounts=[{"name": "models", "mountPath": "/models"}, {"name": "tmp", "mountPath": "/tmp"}],
+                      env=[{"name": "HOME", "value": "/tmp"}])  # fmt: skip
+    writer["spec"]["volumes"] = [
+        {"name": "models", "persistentVolumeClaim": {"claimName": "models"}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
+    manifest = folder.parent / "models.yaml"
+    manifest.write_text(yaml.safe_dump_all([volume, claim, writer]))
+    real_cluster.kubectl("apply", "-f", str(manifest))
+    real_cluster.kubectl("wait", "-n", BENCHMARKS, "pod/model-writer", "--for=jsonpath={.status.phase}=Succeeded",
+                         "--timeout=180s", timeout=200)  # fmt: skip
+    assert (folder / "linear.pt").stat().st_size > 0
+    return folder  # the cluster goes with the session (and test_cluster_down_... takes it down first)
+
+
+def test_a_torchscript_model_comes_from_the_model_volume(
+    real_cluster: RealCluster, model_volume: Path, tmp_path: Path
+) -> None:
+    sweep = _sweep(tmp_path, "real-model", MODELS, model="torchscript", modelPath="/models/linear.pt")
+    done = real_cluster.cli("bench", "run", str(sweep), *real_cluster.image_flags(), "--timeout", "5m")
+    assert done.returncode == 0, done.stderr
+    assert "3 of 3 configs have a result" in done.stderr
+    records = [
+        json.loads(line)
+        for line in (real_cluster.runs / "bench-real-model" / "results.jsonl").read_text().splitlines()
+    ]
+    assert {r["result"]["config"]["modelPath"] for r in records} == {"/models/linear.pt"}
+    assert all(r["result"]["status"] == "ok" and r["node"] == real_cluster.node for r in records)
+
+
+def test_a_config_that_fails_in_its_container_says_why(
+    real_cluster: RealCluster, model_volume: Path, tmp_path: Path
+) -> None:
+    # A TorchScript file that is not in the model volume: the runner's config error (exit 3).
+    sweep = _sweep(tmp_path, "real-bad", MODELS, model="torchscript", modelPath="/models/missing.pt")
     done = real_cluster.cli("bench", "run", str(sweep), *real_cluster.image_flags(), "--timeout", "5m")
     assert done.returncode == 1, done.stderr
     assert "missing.pt does not exist" in done.stderr
@@ -87,6 +158,25 @@ def test_a_config_that_fails_in_its_container_says_why(real_cluster: RealCluster
     assert status.returncode == 0, status.stderr
     assert "exit 3" in status.stdout + status.stderr
     assert "missing.pt does not exist" in status.stdout + status.stderr
+    # Stored with the run: `bench results` lists each failed config with its reason, pods or not.
+    listed = real_cluster.offline("bench", "results", "real-bad", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert sorted(r["config"] for r in rows) == [0, 1, 2]
+    assert all(r["failure"].startswith("exit 3") and "missing.pt does not exist" in r["failure"] for r in rows)
+
+
+def test_a_config_past_its_deadline_is_killed_on_the_node(real_cluster: RealCluster, tmp_path: Path) -> None:
+    """configDeadline is the pods' activeDeadlineSeconds: the real kubelet kills the container."""
+    top = {"configDeadline": "5s", "backoffLimitPerIndex": 0, "matrix": {"batchSize": [1]}}
+    sweep = _sweep(tmp_path, "real-late", top, iterations=100_000_000)
+    done = real_cluster.cli("bench", "run", str(sweep), *real_cluster.image_flags(), "--timeout", "5m")
+    assert done.returncode == 1, done.stderr
+    assert "config 0: deadline exceeded: ran longer than its deadline (5 s)" in done.stderr, done.stderr
+    status = real_cluster.cli("bench", "status", "real-late", "--env", "dev", "-o", "json")
+    assert status.returncode == 0, status.stderr
+    [row] = json.loads(status.stdout)
+    assert row["failures"]["0"].startswith("deadline exceeded: ran longer than its deadline (5 s)")
 
 
 CLIENT = """

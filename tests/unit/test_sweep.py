@@ -45,7 +45,9 @@ def test_product_less_exclude_plus_include() -> None:
             {"gpuType": "t4", "batchSize": 1},  # the same as an existing one: nothing new
         ],
     }
-    assert sweep.expand_matrix(matrix) == [
+    configs = sweep.expand(make(matrix=matrix))
+    combos = [{k: v for k, v in c.values.items() if c.origins[k].startswith("matrix")} for c in configs]
+    assert combos == [
         {"gpuType": "t4", "batchSize": 1},
         {"gpuType": "a100", "batchSize": 1, "precision": "fp16"},
         {"gpuType": "a100", "batchSize": 8, "precision": "fp16"},
@@ -189,13 +191,70 @@ def test_missing_required_config_key_is_named(dev: dict) -> None:
     assert "configs[0] has no model: set base.model" in refusal(data, dev)
 
 
-def test_spot_needs_the_spot_pool(dev: dict) -> None:
+def test_a_spot_sweep_runs_on_the_spot_pool_of_its_gpu_type(dev: dict) -> None:
+    values = sweep.chart_values(make(spot=True, matrix={"gpuType": ["nvidia-t4", "nvidia-a100"]}), dev)
+    assert {g["name"]: g["nodePool"] for g in values["groups"]} == {
+        "t4-spot": "spot-gpu-t4",
+        "a100-spot": "spot-gpu-a100",
+    }
+    assert all(g["spot"] for g in values["groups"])
+    # The same sweep without spot stays on the on-demand pools.
+    plain = sweep.chart_values(make(matrix={"gpuType": ["nvidia-t4", "nvidia-a100"]}), dev)
+    assert {g["nodePool"] for g in plain["groups"]} == {"gpu-optimized", "gpu-high-end"}
+
+
+def test_spot_needs_spot_capacity_of_the_gpu_type(dev: dict) -> None:
     env = deep_merge(dev, {})
     env["global"] = {
         **dev["global"],
-        "nodePools": {k: v for k, v in dev["global"]["nodePools"].items() if k != "spot-instances"},
+        "nodePools": {k: v for k, v in dev["global"]["nodePools"].items() if k != "spot-gpu-t4"},
     }
-    assert "spot is true but global.nodePools has no spot-instances pool" in refusal(make(spot=True), env)
+    message = refusal(make(spot=True), env)
+    assert "unknown spot GPU type 'nvidia-t4' (set at base.gpuType)" in message
+    assert "known spot GPU types: nvidia-a100" in message
+
+
+def test_spot_refuses_an_on_demand_pool(dev: dict) -> None:
+    data = make(spot=True, base={"nodePool": "cpu-optimized"})
+    del data["base"]["gpuType"]
+    message = refusal(data, dev)
+    assert "spot is true but nodePool cpu-optimized (set at base.nodePool) is not a spot pool" in message
+    assert "spot-instances" in message
+
+
+def test_deadlines_become_the_jobs_and_the_pods_deadlines(dev: dict) -> None:
+    values = sweep.chart_values(make(deadline="1h30m", configDeadline="90s"), dev)
+    assert values["deadlineSeconds"] == 5400 and values["configDeadlineSeconds"] == 90
+    assert "deadlineSeconds" not in sweep.chart_values(make(), dev)
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"deadline": "30"}, "deadline: '30' does not match"),
+        ({"deadline": "0m"}, "deadline '0m' is zero"),
+        ({"deadline": "5m", "configDeadline": "10m"}, "configDeadline 10m is longer than the whole sweep's"),
+    ],
+)
+def test_bad_deadlines_are_refused(dev: dict, changes: dict, expected: str) -> None:
+    data = make(**changes)
+    if "does not match" in expected:
+        with pytest.raises(ValuesError) as err:
+            sweep.validate_schema(data, "bad.yaml")
+        assert expected in str(err.value)
+    else:
+        assert expected in refusal(data, dev)
+
+
+def test_a_model_path_comes_from_the_model_volume(dev: dict) -> None:
+    torchscript = {"model": "torchscript", "modelPath": "/models/resnet50.pt"}
+    values = sweep.chart_values(make(base=torchscript, models={"claimName": "models"}), dev)
+    assert values["models"] == {"claimName": "models", "mountPath": "/models"}
+    assert "has no way into the pod: name the PersistentVolumeClaim" in refusal(make(base=torchscript), dev)
+    outside = make(base={**torchscript, "modelPath": "/data/resnet50.pt"}, models={"claimName": "models"})
+    assert "modelPath /data/resnet50.pt (set at base.modelPath) is outside the model volume" in refusal(outside, dev)
+    escape = make(base={**torchscript, "modelPath": "/models/../etc/x.pt"}, models={"claimName": "models"})
+    assert "outside the model volume" in refusal(escape, dev)
 
 
 @pytest.mark.parametrize(
@@ -228,8 +287,3 @@ def test_chart_values_are_plain_yaml(dev: dict) -> None:
     """No anchors or Python objects: the values file helm reads is plain data."""
     text = yaml.safe_dump(sweep.chart_values(make(matrix={"batchSize": [1, 2]}), dev))
     assert "&id" not in text and "!!" not in text
-
-
-@pytest.mark.parametrize(("text", "value"), [("500m", "0.5"), ("2Gi", str(2 * 2**30)), ("1e3", "1000"), (4, "4")])
-def test_quantities(text: object, value: str) -> None:
-    assert sweep.quantity(text) == sweep.Decimal(value)

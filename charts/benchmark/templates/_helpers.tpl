@@ -11,7 +11,8 @@ kai-ml.io/benchmark. The version label is the runner image's tag. */}}
 {{- end -}}
 
 {{/* Checks the schema cannot express: every group's indexes are configs, each config is in
-exactly one group, group names are unique, and the config-error exit code is not retried. */}}
+exactly one group, group names are unique, a spot group is on a spot pool, and the config-error
+exit code is not retried. */}}
 {{- define "benchmark.validate" -}}
 {{- $v := .Values -}}
 {{- if not $v.sweep.name -}}
@@ -35,6 +36,12 @@ exactly one group, group names are unique, and the config-error exit code is not
 {{- $_ := set $names .name true -}}
 {{- $group := .name -}}
 {{- $rerunOf := .rerunOf -}}
+{{- if .spot -}}
+{{- $pool := include "platform-lib.nodePool" (dict "ctx" $ "pool" .nodePool "key" (printf "groups.%s.nodePool" $group)) | fromYaml -}}
+{{- if not $pool.spot -}}
+{{- fail (printf "groups.%s.spot: true, but node pool %s is not spot capacity (`spot: true` in global.nodePools): a spot group runs on a spot pool" $group .nodePool) -}}
+{{- end -}}
+{{- end -}}
 {{- if and $rerunOf (not (hasKey $names $rerunOf)) -}}
 {{- fail (printf "groups.%s.rerunOf: %q is not a group listed before it" $group $rerunOf) -}}
 {{- end -}}

@@ -24,7 +24,7 @@ from deploy.workloads.bench.device import Device, Placement, choose_devices, req
 from deploy.workloads.bench.sweep import CONFIG_ERROR_EXIT_CODE
 from deploy.workloads.bench.workload import BENCH
 from deploy.workloads.progress import Display, summary
-from deploy.workloads.store import ResultStore, result_record, save_values
+from deploy.workloads.store import ResultStore, failure_record, result_record, save_values
 from deploy.workloads.tracker import DONE, FAILED, Tracker
 
 POLL_S = 0.2
@@ -48,6 +48,8 @@ class LocalSweep:
     devices: dict[int, str]  # KAIML_DEVICE of each config
     retries: int  # backoffLimitPerIndex
     max_failed: int | None = None  # maxFailedIndexes, per group
+    deadline_s: int | None = None  # deadlineSeconds: the whole sweep's
+    config_deadline_s: int | None = None  # configDeadlineSeconds: one attempt's
 
     @classmethod
     def of(cls, values: dict[str, Any], placement: Placement) -> "LocalSweep":
@@ -60,6 +62,8 @@ class LocalSweep:
             devices=placement.devices,
             retries=int(values.get("backoffLimitPerIndex", 0)),
             max_failed=values.get("maxFailedIndexes"),
+            deadline_s=values.get("deadlineSeconds"),
+            config_deadline_s=values.get("configDeadlineSeconds"),
         )
 
     def group_of(self, index: int) -> str:
@@ -73,6 +77,7 @@ class Attempt:
     process: subprocess.Popen[bytes]
     output: Path
     started: float
+    past_deadline: bool = False  # stopped at configDeadlineSeconds
 
 
 def judge(code: int, result: dict[str, Any] | None, attempt: int, retries: int) -> tuple[str, str | None]:
@@ -155,12 +160,17 @@ class LocalRun:
             for index, config in self.sweep.configs.items():
                 doc = {"sweep": self.sweep.name, "kind": self.sweep.kind, "index": index, "config": config}
                 (self.tmp / f"config-{index}.json").write_text(json.dumps(doc))
+            began = time.monotonic()
             try:
                 while self.queue or self.running:
+                    if self.sweep.deadline_s is not None and time.monotonic() - began >= self.sweep.deadline_s:
+                        self.expire()
+                        break
                     while self.queue and len(self.running) < self.parallel:
                         self.start(*self.queue.popleft())
                     self.on_update(self.tracker)
                     time.sleep(POLL_S)
+                    self.stop_past_config_deadline()
                     for attempt in [a for a in self.running if a.process.poll() is not None]:
                         self.running.remove(attempt)
                         self.finish(attempt)
@@ -192,6 +202,9 @@ class LocalRun:
         with self.log_path(index).open("a") as log:
             log.write(f"# exit {code} after {time.monotonic() - attempt.started:.1f} s\n")
         verdict, why = judge(code, result, attempt.number, self.sweep.retries)
+        if attempt.past_deadline:  # as the kubelet's activeDeadlineSeconds: a failed attempt, retried
+            why = f"deadline exceeded: ran longer than its deadline ({self.sweep.config_deadline_s} s)"
+            verdict = RETRY if attempt.number <= self.sweep.retries else FAILED
         if verdict == DONE and result is not None:
             config = self.sweep.configs[index]
             record = result_record(self.sweep.group_of(index), LOCAL_POD, self.host, config, result)
@@ -204,9 +217,28 @@ class LocalRun:
             self.fail(index, f"{why}; log {self.log_path(index)}")
             self.stop_group_past_limit(self.sweep.group_of(index))
 
+    def stop_past_config_deadline(self) -> None:
+        limit = self.sweep.config_deadline_s
+        if limit is None:
+            return
+        late = [a for a in self.running if not a.past_deadline and time.monotonic() - a.started >= limit]
+        for attempt in late:
+            attempt.past_deadline = True
+        stop(late)
+
+    def expire(self) -> None:
+        """The sweep's deadline passed: the running runners stop, and every config not finished fails."""
+        stop(self.running)
+        self.running, self.queue = [], deque()
+        for index in self.sweep.configs:
+            if not self.tracker.finished(index):
+                self.fail(index, f"deadline exceeded: not finished when the sweep's deadline "
+                                 f"({self.sweep.deadline_s} s) passed")  # fmt: skip
+
     def fail(self, index: int, why: str) -> None:
-        self.tracker.failed(index)
-        self.tracker.reasons[index] = why  # after failed(), which clears reasons
+        self.tracker.failed(index, why)
+        self.tracker.take_failed()
+        self.store.fail(index, failure_record(self.sweep.group_of(index), self.sweep.configs[index], why))
 
     def stop_group_past_limit(self, group: str) -> None:
         """maxFailedIndexes: past it, the group's Job fails and its other configs with it."""

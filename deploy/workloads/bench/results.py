@@ -1,4 +1,5 @@
-"""`bench results`: results.jsonl as a table, JSON or CSV, and a PNG of p50 latency per config."""
+"""`bench results`: results.jsonl as a table, JSON or CSV, and a PNG of p50 latency per config. A
+failed config is a row too, with no figures and the reason in `failure`."""
 
 import csv
 import io
@@ -6,7 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-COLUMNS = ("config", "gpuType", "model", "batchSize", "precision", "p50_ms", "p90_ms", "p99_ms", "throughput", "node")
+COLUMNS = (
+    "config", "gpuType", "model", "batchSize", "precision",
+    "p50_ms", "p90_ms", "p99_ms", "throughput", "node", "failure",
+)  # fmt: skip
 
 
 def rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -26,6 +30,7 @@ def rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "p99_ms": latency.get("p99"),
                 "throughput": result.get("throughput"),
                 "node": r.get("node") or "",
+                "failure": r.get("failure") or "",
             }
         )
     return out
@@ -51,7 +56,7 @@ def plot(table: list[dict[str, Any]], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     by_gpu: dict[str, list[dict[str, Any]]] = {}
-    for row in table:
+    for row in (r for r in table if not r["failure"]):
         by_gpu.setdefault(row["gpuType"] or "cpu", []).append(row)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(table) + 2), 4))
     x = 0

@@ -10,10 +10,11 @@ import itertools
 import json
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+
+from kubernetes.utils.quantity import parse_quantity
 
 from deploy.errors import ValuesError
 from deploy.paths import CHARTS
@@ -21,8 +22,6 @@ from deploy.platform.nodepools import GPU_RESOURCE, NodePool, node_pools
 from deploy.platform.values import deep_merge, read_yaml
 
 SCHEMA_FILE = Path(__file__).with_name("sweep.schema.json")
-# The pool whose taints a spot sweep also tolerates.
-SPOT_POOL = "spot-instances"
 # The runner's exit code for a config it cannot run (bad model name, shape...): fails that index
 # at once instead of retrying it.
 CONFIG_ERROR_EXIT_CODE = 3
@@ -40,6 +39,8 @@ SWEEP_DEFAULTS: dict[str, Any] = {
     "backoffLimitPerIndex": 2,
 }
 MATRIX_LISTS = ("include", "exclude")
+DEFAULT_MODELS_MOUNT = "/models"
+_UNIT_S = {"h": 3600, "m": 60, "s": 1}
 
 
 @dataclass(frozen=True)
@@ -179,11 +180,6 @@ def _expand(matrix: dict[str, Any]) -> list[_Combo]:
     return unique
 
 
-def expand_matrix(matrix: dict[str, Any]) -> list[dict[str, Any]]:
-    """The combinations of a matrix (values only), in order."""
-    return [{k: v for k, (v, _) in combo.items()} for combo in _expand(matrix)]
-
-
 def expand(sweep: dict[str, Any], source: str = "sweep") -> list[Config]:
     """The sweep's configs: base, then each matrix combination over it, then the defaults.
     Refuses a matrix that expands to nothing and configs that lack a required key."""
@@ -214,8 +210,48 @@ def expand(sweep: dict[str, Any], source: str = "sweep") -> list[Config]:
             )
         if values.get("model") == "torchscript" and not values.get("modelPath"):
             raise ValuesError(f"sweep {source}: {config.label()}: model `torchscript` needs modelPath.")
+        if "modelPath" in values:
+            check_model_path(config, sweep, source)
         configs.append(config)
     return configs
+
+
+def check_model_path(config: Config, sweep: dict[str, Any], source: str) -> None:
+    """A modelPath must lie in the sweep's model volume, or the pod could never see the file."""
+    path, where = config.values["modelPath"], config.origins["modelPath"]
+    models = sweep.get("models")
+    if not models:
+        raise ValuesError(
+            f"sweep {source}: {config.label()}: modelPath {path} (set at {where}) has no way into the pod: name the "
+            f"PersistentVolumeClaim that holds it (models.claimName; mounted read-only at {DEFAULT_MODELS_MOUNT})."
+        )
+    mount = models.get("mountPath", DEFAULT_MODELS_MOUNT)
+    if not PurePosixPath(path).is_relative_to(mount) or ".." in PurePosixPath(path).parts:
+        raise ValuesError(
+            f"sweep {source}: {config.label()}: modelPath {path} (set at {where}) is outside the model volume "
+            f"(models.mountPath {mount}): the pod could not see it."
+        )
+
+
+def seconds(duration: str) -> int:
+    """`1h30m`, `5m`, `90s` (the sweep schema's pattern) in seconds."""
+    return sum(int(n) * _UNIT_S[unit] for n, unit in re.findall(r"([0-9]+)([hms])", duration))
+
+
+def deadlines(sweep: dict[str, Any], source: str) -> dict[str, int | None]:
+    """The chart's deadlineSeconds and configDeadlineSeconds from the sweep's deadline and configDeadline."""
+    out: dict[str, int | None] = {}
+    for key, value in (("deadline", "deadlineSeconds"), ("configDeadline", "configDeadlineSeconds")):
+        out[value] = seconds(sweep[key]) if key in sweep else None
+        if out[value] == 0:
+            raise ValuesError(f"sweep {source}: {key} {sweep[key]!r} is zero: a deadline must be at least 1s.")
+    sweep_s, config_s = out["deadlineSeconds"], out["configDeadlineSeconds"]
+    if sweep_s and config_s and config_s > sweep_s:
+        raise ValuesError(
+            f"sweep {source}: configDeadline {sweep['configDeadline']} is longer than the whole sweep's deadline "
+            f"{sweep['deadline']}."
+        )
+    return out
 
 
 # --- checks against the environment -----------------------------------------------------------
@@ -231,11 +267,14 @@ def policy_values(env_values: dict[str, Any]) -> dict[str, Any]:
     return deep_merge(read_yaml(CHARTS / "platform-policy" / "values.yaml"), env_values.get("policy") or {})
 
 
-def place(config: Config, pools: dict[str, NodePool], source: str = "sweep") -> Config:
+def place(config: Config, pools: dict[str, NodePool], source: str = "sweep", spot: bool = False) -> Config:
     """The config with its node pool, GPU type and GPU count resolved; refuses an unknown GPU type
-    or pool, and more GPUs than one node of the pool has."""
+    or pool, and more GPUs than one node of the pool has. A spot sweep runs on spot pools only
+    (`spot: true` in global.nodePools): a gpuType picks the spot pool of that type."""
     values, origins = config.values, config.origins
-    gpu_types = sorted({p.gpu_type for p in pools.values() if p.gpu_type})
+    kind = "spot " if spot else ""
+    eligible = {name: p for name, p in pools.items() if p.spot == spot}
+    gpu_types = sorted({p.gpu_type for p in eligible.values() if p.gpu_type})
     gpu_type = values.get("gpuType", "")
     if "nodePool" in values:
         name = values["nodePool"]
@@ -245,17 +284,24 @@ def place(config: Config, pools: dict[str, NodePool], source: str = "sweep") -> 
                 f"pool of global.nodePools (known: {', '.join(sorted(pools))})."
             )
         pool = pools[name]
+        if spot and not pool.spot:
+            raise ValuesError(
+                f"sweep {source}: {config.label()}: spot is true but nodePool {name} (set at {origins['nodePool']}) "
+                f"is not a spot pool (spot pools, `spot: true` in global.nodePools: "
+                f"{', '.join(sorted(eligible)) or 'none'})."
+            )
         if gpu_type and gpu_type != pool.gpu_type:
             raise ValuesError(
                 f"sweep {source}: {config.label()}: gpuType {gpu_type!r} (set at {origins['gpuType']}) is not the GPU "
                 f"type of nodePool {name} ({pool.gpu_type or 'no GPUs'})."
             )
     elif gpu_type:
-        candidates = sorted(name for name, p in pools.items() if p.gpu_type == gpu_type)
+        candidates = sorted(name for name, p in eligible.items() if p.gpu_type == gpu_type)
         if not candidates:
             raise ValuesError(
-                f"sweep {source}: {config.label()}: unknown GPU type {gpu_type!r} (set at {origins['gpuType']}): no "
-                f"pool of global.nodePools has gpu.type {gpu_type!r} (known GPU types: {', '.join(gpu_types)})."
+                f"sweep {source}: {config.label()}: unknown {kind}GPU type {gpu_type!r} (set at {origins['gpuType']}): "
+                f"no {kind}pool of global.nodePools has gpu.type {gpu_type!r} (known {kind}GPU types: "
+                f"{', '.join(gpu_types) or 'none'})."
             )
         pool = pools[candidates[0]]
     else:
@@ -271,29 +317,6 @@ def place(config: Config, pools: dict[str, NodePool], source: str = "sweep") -> 
             f"{pool.name} has ({pool.gpu_count}): the pod could never be scheduled."
         )
     return Config(config.index, values, origins, pool.name, pool.gpu_type, gpu_count)
-
-
-_SCALE = {
-    "m": Decimal("0.001"),
-    "": Decimal(1),
-    "k": Decimal(10**3),
-    "M": Decimal(10**6),
-    "G": Decimal(10**9),
-    "T": Decimal(10**12),
-    "P": Decimal(10**15),
-    "E": Decimal(10**18),
-    **{s: Decimal(2 ** (10 * (n + 1))) for n, s in enumerate(["Ki", "Mi", "Gi", "Ti", "Pi", "Ei"])},
-}
-
-
-def quantity(value: Any) -> Decimal:
-    """A Kubernetes quantity as a number (cores, bytes, counts)."""
-    match = re.fullmatch(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([0-9]+)|([A-Za-z]*))", str(value))
-    if not match or (match[3] or "") not in _SCALE:
-        raise ValueError(f"not a Kubernetes quantity: {value!r}")
-    if match[2]:
-        return Decimal(match[1]) * Decimal(10) ** int(match[2])
-    return Decimal(match[1]) * _SCALE[match[3] or ""]
 
 
 def pod_usage(resources: dict[str, Any], gpu_count: int) -> dict[str, Any]:
@@ -323,7 +346,7 @@ def check_quota(config: Config, sweep: dict[str, Any], env_values: dict[str, Any
             quotas.append((f"policy.namespaces.benchmarks.priorityQuotas.{name}.hard", pq.get("hard") or {}))
     for where, hard in quotas:
         for key, limit in hard.items():
-            if key in usage and quantity(usage[key]) > quantity(limit):
+            if key in usage and parse_quantity(usage[key]) > parse_quantity(limit):
                 raise ValuesError(
                     f"sweep {source}: {config.label()}: {_usage_key(key, config)} asks for {usage[key]} per pod, "
                     f"more than the benchmarks namespace {namespace} allows ({where} {key}: {limit}): no runner pod "
@@ -332,7 +355,7 @@ def check_quota(config: Config, sweep: dict[str, Any], env_values: dict[str, Any
     largest = (bench.get("limitRange") or {}).get("max") or {}
     for name, limit in largest.items():
         key = f"limits.{name}"
-        if key in usage and quantity(usage[key]) > quantity(limit):
+        if key in usage and parse_quantity(usage[key]) > parse_quantity(limit):
             raise ValuesError(
                 f"sweep {source}: {config.label()}: resources.limits.{name} {usage[key]} is above the largest "
                 f"container the benchmarks namespace {namespace} admits (policy.namespaces.benchmarks.limitRange.max."
@@ -359,12 +382,10 @@ def resolve(sweep: dict[str, Any], env_values: dict[str, Any], source: str = "sw
             f"platform (known: {', '.join(known)})."
         )
     pools = node_pools(env_values)
-    if sweep["spot"] and SPOT_POOL not in pools:
-        raise ValuesError(f"sweep {source}: spot is true but global.nodePools has no {SPOT_POOL} pool to tolerate.")
     for kind in ("cpu", "memory"):
-        if quantity(sweep["resources"]["requests"][kind]) > quantity(sweep["resources"]["limits"][kind]):
+        if parse_quantity(sweep["resources"]["requests"][kind]) > parse_quantity(sweep["resources"]["limits"][kind]):
             raise ValuesError(f"sweep {source}: resources.requests.{kind} is above resources.limits.{kind}.")
-    configs = [place(c, pools, source) for c in expand(sweep, source)]
+    configs = [place(c, pools, source, sweep["spot"]) for c in expand(sweep, source)]
     for config in configs:
         check_quota(config, sweep, env_values, source)
     return configs
@@ -435,6 +456,14 @@ def chart_values(sweep: dict[str, Any], env_values: dict[str, Any], source: str 
     }
     if "maxFailedIndexes" in sweep:
         values["maxFailedIndexes"] = sweep["maxFailedIndexes"]
+    if policy_values(env_values).get("enabled") is not False:
+        # platform-policy's default-deny and DNS-only egress confine the runner pods already; a policy of
+        # the sweep's own would need its launcher to hold NetworkPolicy rights, enough to open egress.
+        values["networkPolicy"] = {"enabled": False}
+    values |= {k: v for k, v in deadlines(sweep, source).items() if v is not None}
+    if sweep.get("models"):
+        values["models"] = {"claimName": sweep["models"]["claimName"],
+                            "mountPath": sweep["models"].get("mountPath", DEFAULT_MODELS_MOUNT)}  # fmt: skip
     return values
 
 

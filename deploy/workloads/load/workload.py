@@ -51,4 +51,5 @@ LOAD = Workload(
     rerun_lost=False,  # a lost result means a lost run: running the load again is the user's call
     preflight=check_namespace,
     remove_after_follow=True,
+    creates_namespace=True,
 )
