@@ -240,7 +240,7 @@ def test_bad_deadlines_are_refused(dev: dict, changes: dict, expected: str) -> N
     data = make(**changes)
     if "does not match" in expected:
         with pytest.raises(ValuesError) as err:
-            sweep.validate_schema(data, "bad.yaml")
+            sweep.SPEC.validate(data, "bad.yaml")
         assert expected in str(err.value)
     else:
         assert expected in refusal(data, dev)

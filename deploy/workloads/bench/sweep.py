@@ -10,7 +10,6 @@ import itertools
 import json
 import re
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -20,6 +19,7 @@ from deploy.errors import ValuesError
 from deploy.paths import CHARTS
 from deploy.platform.nodepools import GPU_RESOURCE, NodePool, node_pools
 from deploy.platform.values import deep_merge, read_yaml
+from deploy.workloads.specfile import SpecSchema
 
 SCHEMA_FILE = Path(__file__).with_name("sweep.schema.json")
 # The runner's exit code for a config it cannot run (bad model name, shape...): fails that index
@@ -93,47 +93,12 @@ def _short(value: Any) -> str:
 # --- loading and the schema -------------------------------------------------------------------
 
 
-@cache
-def schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_FILE.read_text())
-
-
-def _key(path: Any) -> str:
-    parts = ""
-    for p in path:
-        parts += f"[{p}]" if isinstance(p, int) else (f".{p}" if parts else str(p))
-    return parts
-
-
-def validate_schema(data: Any, source: str) -> dict[str, Any]:
-    """Raise ValuesError naming the file, the key and the rule of the first violations."""
-    import jsonschema
-
-    if not isinstance(data, dict):
-        raise ValuesError(f"sweep {source}: the top level must be a mapping, not {type(data).__name__}.")
-    validator = jsonschema.Draft7Validator(schema())
-    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
-    if not errors:
-        return data
-    lines = []
-    for err in errors[:5]:
-        path = list(err.absolute_path)
-        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-            extra = [k for k in err.instance if k not in (err.schema.get("properties") or {})]
-            path += extra[:1]
-            rule = "unknown key (the sweep schema allows no other keys here: a typo?)"
-        elif err.validator == "required":
-            rule = err.message
-        else:
-            rule = f"{err.message} (rule: {err.validator}: {json.dumps(err.validator_value)[:100]})"
-        lines.append(f"{_key(path) or '(top level)'}: {rule}")
-    more = f" ...and {len(errors) - 5} more." if len(errors) > 5 else ""
-    raise ValuesError(f"sweep {source} breaks the sweep schema ({SCHEMA_FILE.name}): " + "; ".join(lines) + "." + more)
+SPEC = SpecSchema("sweep", "sweep", SCHEMA_FILE)
 
 
 def load_sweep(path: Path) -> dict[str, Any]:
     """A sweep file, schema-checked, with the defaults filled in."""
-    return with_defaults(validate_schema(read_yaml(path), str(path)))
+    return with_defaults(SPEC.load(path))
 
 
 def with_defaults(sweep: dict[str, Any]) -> dict[str, Any]:

@@ -6,9 +6,10 @@ the endpoint the workers' NetworkPolicy allows."""
 from decimal import Decimal
 from typing import Any
 
+from kubernetes.utils.quantity import parse_quantity
+
 from deploy.paths import CHARTS
 from deploy.platform.values import deep_merge, read_yaml
-from deploy.workloads.bench.sweep import quantity
 from deploy.workloads.load.spec import LoadSpec, endpoint_peers
 
 CONTROLLER, WORKER, RECORD_PROCESSOR = "controller", "worker", "record-processor"
@@ -63,7 +64,7 @@ def with_quota(values: dict[str, Any]) -> dict[str, Any]:
                 key = ROLE_KEYS[group["name"]]
                 given = (values.get(key) or {}).get("resources") or {}
                 resources = deep_merge(defaults[key]["resources"], given)
-                total += quantity(resources[kind].get(resource, 0)) * len(group["indexes"])
+                total += parse_quantity(resources[kind].get(resource, 0)) * len(group["indexes"])
             hard[f"{kind}.{resource}"] = f"{int(total * 1000)}m" if resource == "cpu" else f"{int(total / 2**20)}Mi"
     namespace = values.get("namespace") or {}
     return {**values, "namespace": {**namespace, "quota": hard}}

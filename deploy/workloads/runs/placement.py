@@ -10,6 +10,8 @@ import time
 from collections import defaultdict
 from typing import Any
 
+from kubernetes.utils.quantity import parse_quantity
+
 from deploy.kube import watch as kube
 from deploy.platform.nodepools import GPU_RESOURCE, node_pools
 from deploy.workloads.indexes import config_index
@@ -24,17 +26,11 @@ HOLDING = ("Pending", "Running", "Unknown")  # pods whose requests count against
 WATCH_S = 30
 
 
-def _quantity(value: Any) -> Any:
-    from kubernetes.utils import parse_quantity
-
-    return parse_quantity(str(value))
-
-
 def _requests(pod: dict[str, Any]) -> dict[str, Any]:
     total: dict[str, Any] = defaultdict(int)
     for container in kube.get(pod, "spec", "containers", default=[]) or []:
         for name, value in (kube.get(container, "resources", "requests") or {}).items():
-            total[name] += _quantity(value)
+            total[name] += parse_quantity(value)
     return total
 
 
@@ -85,7 +81,7 @@ def node_problems(
     for name, amount in need.items():
         if not amount:
             continue
-        total = _quantity(allocatable.get(name, 0))
+        total = parse_quantity(allocatable.get(name, 0))
         free = total - used[name]
         if free < amount:
             what = "GPUs" if name == GPU_RESOURCE else name
@@ -106,8 +102,8 @@ def need_of(ranks: int, gpus_per_rank: int, requests: dict[str, Any]) -> dict[st
     """What `ranks` ranks ask of their node."""
     return {
         GPU_RESOURCE: gpus_per_rank * ranks,
-        "cpu": _quantity(requests["cpu"]) * ranks,
-        "memory": _quantity(requests["memory"]) * ranks,
+        "cpu": parse_quantity(requests["cpu"]) * ranks,
+        "memory": parse_quantity(requests["memory"]) * ranks,
     }
 
 

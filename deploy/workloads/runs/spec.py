@@ -5,15 +5,15 @@ Pure functions of the spec and the environment's values, so a bad spec is refuse
 applied, with the file, the key and the rule named. What depends on the cluster's state now (a named
 node's free GPUs, taints, readiness) is checked by placement.py just before the install."""
 
-import json
-from functools import cache
 from pathlib import Path
 from typing import Any
 
+from kubernetes.utils.quantity import parse_quantity
+
 from deploy.errors import ValuesError
 from deploy.platform.nodepools import GPU_RESOURCE, NodePool, node_pools
-from deploy.platform.values import read_yaml
 from deploy.workloads.bench.sweep import policy_values, priority_classes
+from deploy.workloads.specfile import SpecSchema
 
 SCHEMA_FILE = Path(__file__).with_name("run.schema.json")
 DEFAULTS: dict[str, Any] = {
@@ -25,48 +25,14 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-@cache
-def schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_FILE.read_text())
-
-
-def _key(path: list[Any]) -> str:
-    out = ""
-    for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
-
-
-def validate(doc: Any, source: str) -> dict[str, Any]:
-    """The spec, or ValuesError naming the file, the key and the rule of each violation (5 at most)."""
-    import jsonschema
-
-    if not isinstance(doc, dict):
-        raise ValuesError(f"run spec {source}: the top level must be a mapping, not {type(doc).__name__}.")
-    validator = jsonschema.Draft202012Validator(schema())
-    errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
-    if not errors:
-        return doc
-    lines = []
-    for err in errors[:5]:
-        path = list(err.absolute_path)
-        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-            path += [k for k in err.instance if k not in (err.schema.get("properties") or {})][:1]
-            rule = "unknown key (the run schema allows no other keys here: a typo?)"
-        elif err.validator in ("required", "dependentRequired"):
-            rule = err.message
-        else:
-            rule = f"{err.message} (rule: {err.validator}: {json.dumps(err.validator_value)[:100]})"
-        lines.append(f"{_key(path) or '(top level)'}: {rule}")
-    more = f" ...and {len(errors) - 5} more." if len(errors) > 5 else ""
-    raise ValuesError(f"run spec {source} breaks the run schema ({SCHEMA_FILE.name}): " + "; ".join(lines) + "." + more)
+SPEC = SpecSchema("run spec", "run", SCHEMA_FILE)
 
 
 def load(path: Path) -> dict[str, Any]:
     """A run spec, schema-checked, its mode checked against its kind, with the defaults filled in."""
     from runner import kinds  # no torch: the registry imports a kind's module only to run it
 
-    spec = validate(read_yaml(path), str(path))
+    spec = SPEC.load(path)
     if "nodes" in spec and "nodeCount" in spec:
         raise ValuesError(f"run spec {path}: nodes and nodeCount: give one (nodes by name, or how many of nodePool).")
     mode = kinds.mode(spec["kind"])
@@ -88,12 +54,6 @@ def world_size(spec: dict[str, Any], source: str) -> int:
             f"{spec['ranksPerNode']} = {size}: on a cluster the nodes decide; drop `ranks` or make them agree."
         )
     return size
-
-
-def _quantity(value: Any) -> Any:
-    from kubernetes.utils import parse_quantity
-
-    return parse_quantity(str(value))
 
 
 def check_environment(spec: dict[str, Any], env_values: dict[str, Any], source: str) -> tuple[str, int]:
@@ -123,7 +83,7 @@ def check_environment(spec: dict[str, Any], env_values: dict[str, Any], source: 
         )
     resources = spec["resources"]
     for kind in ("cpu", "memory"):
-        if _quantity(resources["requests"][kind]) > _quantity(resources["limits"][kind]):
+        if parse_quantity(resources["requests"][kind]) > parse_quantity(resources["limits"][kind]):
             raise ValuesError(f"run spec {source}: resources.requests.{kind} is above resources.limits.{kind}.")
     _check_quota(spec, gpus, env_values, source)
     return pool.gpu_type, gpus
@@ -140,14 +100,14 @@ def _check_quota(spec: dict[str, Any], gpus: int, env_values: dict[str, Any], so
     res = spec["resources"]
     usage = {
         "pods": ranks,
-        "requests.cpu": _quantity(res["requests"]["cpu"]) * ranks,
-        "requests.memory": _quantity(res["requests"]["memory"]) * ranks,
-        "limits.cpu": _quantity(res["limits"]["cpu"]) * ranks,
-        "limits.memory": _quantity(res["limits"]["memory"]) * ranks,
+        "requests.cpu": parse_quantity(res["requests"]["cpu"]) * ranks,
+        "requests.memory": parse_quantity(res["requests"]["memory"]) * ranks,
+        "limits.cpu": parse_quantity(res["limits"]["cpu"]) * ranks,
+        "limits.memory": parse_quantity(res["limits"]["memory"]) * ranks,
         f"requests.{GPU_RESOURCE}": gpus * ranks,
     }
     for key, limit in hard.items():
-        if key in usage and usage[key] > _quantity(limit):
+        if key in usage and usage[key] > parse_quantity(limit):
             raise ValuesError(
                 f"run spec {source}: its {ranks} ranks together ask for {key} {usage[key]}, more than the benchmarks "
                 f"namespace allows (policy.namespaces.benchmarks.quota.{key}: {limit}): the run could only start in "

@@ -7,16 +7,17 @@ applied, naming the file, the key and the rule."""
 
 import copy
 import importlib.util
-import json
-from functools import cache
 from pathlib import Path
 from typing import Any
+
+from kubernetes.utils.quantity import parse_quantity
 
 from deploy.errors import ValuesError
 from deploy.paths import CHARTS
 from deploy.platform.nodepools import GPU_RESOURCE, NodePool, node_pools
 from deploy.platform.values import deep_merge, read_yaml
-from deploy.workloads.bench.sweep import policy_values, priority_classes, quantity
+from deploy.workloads.bench.sweep import policy_values, priority_classes
+from deploy.workloads.specfile import SpecSchema
 
 SCHEMA_FILE = Path(__file__).with_name("training.schema.json")
 # The one group (Job `<name>-train`) and its one unit.
@@ -36,49 +37,11 @@ DEFAULTS: dict[str, Any] = {
 SPOT_POOL = "spot-instances"
 
 
-@cache
-def schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_FILE.read_text())
-
-
-def _key(path: list[Any]) -> str:
-    out = ""
-    for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
-
-
-def validate(data: Any, source: str) -> dict[str, Any]:
-    """ValuesError naming the file, each bad key and its rule (the first five)."""
-    import jsonschema
-
-    if not isinstance(data, dict):
-        raise ValuesError(f"training spec {source}: the top level must be a mapping, not {type(data).__name__}.")
-    validator = jsonschema.Draft202012Validator(schema())
-    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
-    if not errors:
-        return data
-    lines = []
-    for err in errors[:5]:
-        path = list(err.absolute_path)
-        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-            path += [k for k in err.instance if k not in (err.schema.get("properties") or {})][:1]
-            rule = "unknown key (the training schema allows no other keys here: a typo?)"
-        elif err.validator == "propertyNames":
-            rule = f"{err.message} (allowed: {', '.join(err.validator_value.get('enum', []))})"
-        elif err.validator == "required":
-            rule = err.message
-        else:
-            rule = f"{err.message} (rule: {err.validator}: {json.dumps(err.validator_value)[:100]})"
-        lines.append(f"{_key(path) or '(top level)'}: {rule}")
-    more = f" ...and {len(errors) - 5} more." if len(errors) > 5 else ""
-    raise ValuesError(
-        f"training spec {source} breaks the training schema ({SCHEMA_FILE.name}): " + "; ".join(lines) + "." + more
-    )
+SPEC = SpecSchema("training spec", "training", SCHEMA_FILE)
 
 
 def load(path: Path) -> dict[str, Any]:
-    return {**DEFAULTS, **validate(read_yaml(path), str(path))}
+    return {**DEFAULTS, **SPEC.load(path)}
 
 
 def runner_config(spec: dict[str, Any]) -> dict[str, Any]:
@@ -139,7 +102,7 @@ def resources(spec: dict[str, Any], gpus: int, source: str) -> dict[str, Any]:
     """The defaults, key by key overridden by the spec's, plus the GPUs (requests = limits)."""
     res = deep_merge(copy.deepcopy(RESOURCES), spec.get("resources") or {})
     for name in set(res["requests"]) & set(res["limits"]):
-        if quantity(res["requests"][name]) > quantity(res["limits"][name]):
+        if parse_quantity(res["requests"][name]) > parse_quantity(res["limits"][name]):
             raise ValuesError(f"training spec {source}: resources.requests.{name}: {res['requests'][name]} is above "
                               f"resources.limits.{name} ({res['limits'][name]}).")  # fmt: skip
     if gpus:
@@ -167,7 +130,7 @@ def check_quota(res: dict[str, Any], priority: str, env_values: dict[str, Any], 
             quotas.append((f"policy.namespaces.training.priorityQuotas.{name}.hard", pq.get("hard") or {}))
     for where, hard in quotas:
         for key, limit in hard.items():
-            if key in usage and quantity(usage[key][0]) > quantity(limit):
+            if key in usage and parse_quantity(usage[key][0]) > parse_quantity(limit):
                 value, spec_key = usage[key]
                 raise ValuesError(
                     f"training spec {source}: {spec_key}: {value} is more than the training namespace {namespace} "
@@ -175,7 +138,7 @@ def check_quota(res: dict[str, Any], priority: str, env_values: dict[str, Any], 
                     "quota in the environment's values."
                 )
     for name, limit in ((ns.get("limitRange") or {}).get("max") or {}).items():
-        if name in res["limits"] and quantity(res["limits"][name]) > quantity(limit):
+        if name in res["limits"] and parse_quantity(res["limits"][name]) > parse_quantity(limit):
             raise ValuesError(
                 f"training spec {source}: resources.limits.{name}: {res['limits'][name]} is above the largest "
                 f"container the training namespace {namespace} admits (policy.namespaces.training.limitRange.max."
