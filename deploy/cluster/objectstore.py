@@ -267,3 +267,70 @@ class LocalObjectStore:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+
+
+# --- a store that outlives the command: `./deploy.sh cluster store up|down` -------------------------
+
+
+def store_dir(name: str) -> Path:
+    from deploy.paths import state_dir
+
+    return state_dir() / "objectstore" / name
+
+
+def credentials_file(name: str) -> Path:
+    """The key pair as KEY=VALUE lines (the form of `secrets set --from-env-file` and `train submit
+    --credentials-env-file`), readable by its owner only."""
+    return store_dir(name) / "credentials.env"
+
+
+def running(name: str) -> dict[str, Any] | None:
+    """The detached store of `name` (endpoint, bucket, pid) while its server runs; None otherwise."""
+    from deploy.cluster import procs
+
+    info_file = store_dir(name) / "store.json"
+    if not info_file.exists():
+        return None
+    info = json.loads(info_file.read_text())
+    return info if procs.alive(int(info["pid"])) else None
+
+
+def start_detached(name: str, host: str = "127.0.0.1") -> dict[str, Any]:
+    """Start a store that keeps running after this command (its own session), or return the running one.
+    The key pair goes to credentials_file(name) only, never to output."""
+    found = running(name)
+    if found is not None:
+        return found
+    folder = store_dir(name)
+    folder.mkdir(parents=True, exist_ok=True)
+    store = LocalObjectStore(host=host, log_path=folder / "server.log")
+    access = store.start()
+    assert store.process is not None
+    creds = credentials_file(name)
+    creds.unlink(missing_ok=True)
+    fd = os.open(creds, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{ACCESS_KEY_FILE}={access.access_key}\n{SECRET_KEY_FILE}={access.secret_key}\n")
+    info = {"endpoint": access.endpoint, "bucket": access.bucket, "region": access.region, "pid": store.process.pid}
+    (folder / "store.json").write_text(json.dumps(info, indent=2))
+    store.process = None  # it outlives this process: stop_detached() ends it
+    return info
+
+
+def stop_detached(name: str) -> bool:
+    """Stop the detached store of `name` and remove its folder (its objects go with it); False: none ran."""
+    info_file = store_dir(name) / "store.json"
+    was = running(name)
+    if was is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(int(was["pid"]), signal.SIGTERM)
+        for _ in range(100):
+            if running(name) is None:
+                break
+            time.sleep(0.1)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(was["pid"]), signal.SIGKILL)
+    if info_file.exists() or store_dir(name).exists():
+        shutil.rmtree(store_dir(name), ignore_errors=True)
+    return was is not None

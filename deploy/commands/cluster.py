@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from deploy.cluster import procs, supervise
+from deploy.cluster import objectstore, procs, supervise
 from deploy.cluster.controlplane import DEFAULT_NAME, LocalCluster
 from deploy.cluster.realnode import COMPONENTS
 from deploy.commands import options as o
@@ -44,10 +44,52 @@ def up(env: EnvOption = "dev", name: NameOption = DEFAULT_NAME, real_node: RealN
 
 @app.command("down")
 def down(name: NameOption = DEFAULT_NAME) -> None:
-    """Stop the local cluster and delete its state (a no-op when there is none): the only command that
-    removes a cluster."""
+    """Stop the local cluster (and its object store, if one runs) and delete its state (a no-op when there is
+    none): the only command that removes a cluster."""
     LocalCluster(name).down()
+    objectstore.stop_detached(name)
     log(f"local cluster {name!r} removed")
+
+
+store = typer.Typer(
+    help="A local S3-compatible object store (moto's server) for training runs: checkpoints, models, logs. "
+    "In memory: its objects go with it.",
+    no_args_is_help=True,
+)
+app.add_typer(store, name="store")
+
+HostOption = Annotated[
+    str,
+    typer.Option(
+        "--host",
+        help="The address it listens on: 127.0.0.1 (runs on this machine), or the host end of the real node's "
+        "link (10.213.N.1: pods on the real node reach this machine there). Never a wildcard.",
+    ),
+]
+
+
+@store.command("up")
+def store_up(name: NameOption = DEFAULT_NAME, host: HostOption = "127.0.0.1") -> None:
+    """Start the store (or find it running) and print its endpoint and bucket; its key pair goes to a file of
+    KEY=VALUE lines readable by you only, never to the output (give it to `train submit
+    --credentials-env-file` or `secrets set training/NAME --from-env-file`)."""
+    info = objectstore.start_detached(name, host)
+    typer.echo(info["endpoint"])
+    creds = objectstore.credentials_file(name)
+    log(f"object store {info['endpoint']}, bucket {info['bucket']}; key pair in {creds}")
+    log(
+        "use it with: --set objectStore.endpoint=" + info["endpoint"] + f" --credentials-env-file {creds} "
+        f"(or `./deploy.sh secrets set training/r2-credentials --from-env-file {creds}` for a cluster)"
+    )
+
+
+@store.command("down")
+def store_down(name: NameOption = DEFAULT_NAME) -> None:
+    """Stop the store; its objects and key pair go with it."""
+    if objectstore.stop_detached(name):
+        log(f"object store of {name!r} stopped")
+    else:
+        log(f"no object store of {name!r} runs")
 
 
 @app.command("status")
