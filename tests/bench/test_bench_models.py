@@ -79,7 +79,9 @@ def test_the_resnet_example_waits_for_its_model_volume_then_runs(
         pods = [p for p in sweep_pods(core, "resnet-gpus") if kube.get(p, "status", "phase") == "Running"]
         return pods or None
 
-    pods = wait_for("a resnet-gpus pod running with its model volume", running, timeout=120)
+    # Pods that found no claim sit in the scheduler's unschedulable queue; the claim's events usually move
+    # them at once, else the scheduler retries them within 5 minutes (podMaxInUnschedulablePodsDuration).
+    pods = wait_for("a resnet-gpus pod running with its model volume", running, timeout=330)
     spec = pods[0]["spec"]
     assert {"name": "models", "persistentVolumeClaim": {"claimName": "models", "readOnly": True}} in spec["volumes"]
     [mount] = [m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "models"]

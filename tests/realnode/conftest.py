@@ -16,6 +16,11 @@ from deploy.platform.nodepools import node_pools, union
 from deploy.platform.values import load_environment
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The test that takes the real node down runs after every other one, whatever its file's name."""
+    items.sort(key=lambda item: item.name.startswith("test_cluster_down_"))
+
+
 @pytest.fixture(scope="session")
 def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealCluster]:
     local = LocalCluster(NAME, real_node_pool=POOL)

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.realnode
 def test_a_training_run_checkpoints_to_the_store_and_its_artifacts_download(
     real_cluster: RealCluster, tmp_path: Path
 ) -> None:
-    ip = real_cluster.local.real_node().info()["ip"]
+    ip = real_cluster.local.real_node().net.host_ip  # the host end of the node's link: pods reach this machine there
     store = LocalObjectStore(host=ip, log_path=tmp_path / "moto.log")
     access = store.start()
     try:
