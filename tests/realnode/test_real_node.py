@@ -139,8 +139,7 @@ def test_a_torchscript_model_comes_from_the_model_volume(
     assert done.returncode == 0, done.stderr
     assert "3 of 3 configs have a result" in done.stderr
     records = [
-        json.loads(line)
-        for line in (real_cluster.runs / "bench-real-model" / "results.jsonl").read_text().splitlines()
+        json.loads(line) for line in (real_cluster.runs / "bench-real-model" / "results.jsonl").read_text().splitlines()
     ]
     assert {r["result"]["config"]["modelPath"] for r in records} == {"/models/linear.pt"}
     assert all(r["result"]["status"] == "ok" and r["node"] == real_cluster.node for r in records)
