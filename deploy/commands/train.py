@@ -25,6 +25,7 @@ from deploy.workloads.store import launched_values, read_records
 from deploy.workloads.train import progress
 from deploy.workloads.train.artifacts import KeyPair, download, from_cluster
 from deploy.workloads.train.onhost import executor_of, mark
+from deploy.workloads.train.spec import with_store_egress
 from deploy.workloads.train.workload import TRAIN, job_name
 
 app = typer.Typer(help="Training runs: submit, follow, status, logs, stop, artifacts.", no_args_is_help=True)
@@ -118,7 +119,7 @@ def submit_cmd(
     Exit 0 with a result, 1 when the run failed."""
     req = o.request_from(ctx, values=values_files)
     env_values = w.environment(req)
-    values = with_sets(TRAIN.plan(spec_file, env_values), list(sets or []))
+    values = with_store_egress(with_sets(TRAIN.plan(spec_file, env_values), list(sets or [])))
     name = TRAIN.run_name(values)
     chosen = executor
     if executor == Executor.auto:

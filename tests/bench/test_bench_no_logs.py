@@ -68,9 +68,11 @@ def test_pods_that_leave_no_log_fail_their_configs_without_a_crash(bare: LocalCl
     shown = {index: why for row in rows for index, why in row.failures.items()}
     assert shown == store.failed and len(shown) == 2
 
-    # The release is whole: deployed with its re-run Job(s), every Job finished.
+    # The release is whole: deployed with its re-run Job(s), every Job finished. Its records are in the
+    # namespace its pods run in (release_namespace's default).
     status = subprocess.run(
-        [str(tools.tool("helm")), "--kubeconfig", str(kubeconfig), "status", "bench-no-logs", "-o", "json"],
+        [str(tools.tool("helm")), "--kubeconfig", str(kubeconfig), "status", "bench-no-logs", "-o", "json",
+         "-n", "benchmarks-dev"],
         capture_output=True, text=True, env={**os.environ, HELM_DRIVER: "configmap"},  # workload releases' storage
     )  # fmt: skip
     assert status.returncode == 0, status.stderr

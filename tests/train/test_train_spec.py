@@ -78,3 +78,16 @@ def test_the_examples_plan_in_every_environment() -> None:
         for path in sorted((REPO / "examples" / "training").glob("*.yaml")):
             values = spec.plan(path, load_environment(env))
             assert values["run"]["name"] == path.stem
+
+
+def test_the_store_rule_follows_the_endpoint_that_set_gives() -> None:
+    """`--set objectStore.endpoint=http://IP:PORT` after planning: the pod's egress rule is that address and
+    port (a rule from the spec's endpoint would refuse it); a host name keeps the outside-the-cluster rule."""
+    from deploy.workloads.train.spec import chart_defaults, with_store_egress
+
+    values = {"objectStore": {"endpoint": "http://10.213.30.1:33991"}, "networkPolicy": {"enabled": True}}
+    rule = with_store_egress(values)["networkPolicy"]
+    assert rule["objectStore"] == {"cidrs": ["10.213.30.1/32"], "except": [], "ports": [33991]} and rule["enabled"]
+    named = with_store_egress({**values, "objectStore": {"endpoint": "https://r2.example.com"}})
+    default = chart_defaults()["networkPolicy"]["objectStore"]
+    assert named["networkPolicy"]["objectStore"] == {**default, "ports": [443]}

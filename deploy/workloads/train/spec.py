@@ -188,13 +188,17 @@ def chart_values(spec: dict[str, Any], env_values: dict[str, Any], source: str) 
             res[kind][GPU_RESOURCE] = None
     if "image" in spec:
         values["runner"] = {"image": dict(spec["image"])}
-    egress = store_egress(values["objectStore"]["endpoint"])
-    if egress:
-        values["networkPolicy"] = {"objectStore": egress}
-    return values
+    return with_store_egress(values)
 
 
-def store_egress(endpoint: str) -> dict[str, Any] | None:
+def with_store_egress(values: dict[str, Any]) -> dict[str, Any]:
+    """The NetworkPolicy's object-store rule from the endpoint the values end with: run again after `--set`
+    (an endpoint given there is the one the pod must reach)."""
+    rule = {**chart_defaults()["networkPolicy"]["objectStore"], **store_egress(values["objectStore"]["endpoint"])}
+    return {**values, "networkPolicy": {**(values.get("networkPolicy") or {}), "objectStore": rule}}
+
+
+def store_egress(endpoint: str) -> dict[str, Any]:
     """The NetworkPolicy's object-store rule when the endpoint names an IP: that address and port only
     (a host name keeps the chart's outside-the-cluster default, port 443 or the endpoint's)."""
     import ipaddress
