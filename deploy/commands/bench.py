@@ -47,16 +47,6 @@ CLUSTER_ONLY = ("context", "kubeconfig", "local", "release_namespace", "timeout"
 HERE_ONLY = ("device", "runners")  # (`runners` is --parallel: `parallel` would reach the Request as the deploy's)
 
 
-def _check_options(ctx: typer.Context, here: bool) -> None:
-    if here and (given := w.given(ctx, CLUSTER_ONLY)):
-        raise typer.BadParameter(f"--here runs the sweep on this machine without a cluster, so it takes no "
-                                 f"{', '.join(given)}.")  # fmt: skip
-    if not here and (given := w.given(ctx, HERE_ONLY)):
-        raise typer.BadParameter(
-            f"{', '.join(given)}: only with --here (on a cluster, the sweep's parallelism and its pods' GPUs decide)."
-        )
-
-
 @app.command("run")
 def run_cmd(
     ctx: typer.Context,
@@ -85,7 +75,7 @@ def run_cmd(
     before with the same values is picked up, not restarted (see --restart).
     With --here: run each config on this machine as a runner process instead (no cluster), into the same file.
     Exit 0 when every config has a result, 1 when some failed (130 on Ctrl-C with --here)."""
-    _check_options(ctx, here)
+    w.check_here(ctx, here, CLUSTER_ONLY, HERE_ONLY, "the sweep", "the sweep's parallelism and its pods' GPUs decide")
     # The platform's own values files, registry and tag: the runner image comes from the same place.
     env_values = w.environment(o.request_from(ctx, values=values_files))
     values = with_sets(BENCH.plan(sweep_file, env_values), list(sets or []))

@@ -111,8 +111,7 @@ def run_cmd(
     workers and record processors as Indexed Jobs), follow it, bring the controller's summary home into
     runs/load-<run>/ and remove the release and its namespace. With --here: the same topology as processes on
     this machine. Exit 0 when every request is accounted for, 1 when not, 64 for bad input (nothing applied)."""
-    if here and (given := w.given(ctx, CLUSTER_ONLY)):
-        raise typer.BadParameter(f"--here runs on this machine without a cluster, so it takes no {', '.join(given)}.")
+    w.check_here(ctx, here, CLUSTER_ONLY)
     spec = LoadSpec(endpoint=endpoint, model=model, name=name or "", endpoint_type=endpoint_type, streaming=streaming,
                     concurrency=concurrency, request_rate=request_rate, duration=duration, requests=requests,
                     grace=grace, warmup_requests=warmup_requests, ramp_up=ramp_up, isl=isl, osl=osl, dataset=dataset,

@@ -37,17 +37,6 @@ CLUSTER_ONLY = ("context", "kubeconfig", "local", "release_namespace", "timeout"
 HERE_ONLY = ("ranks", "here_timeout")
 
 
-def _check_options(ctx: typer.Context, here: bool) -> None:
-    if here and (given := w.given(ctx, CLUSTER_ONLY)):
-        raise typer.BadParameter(
-            f"--here runs the ranks on this machine without a cluster, so it takes no {', '.join(given)}."
-        )
-    if not here and (given := w.given(ctx, HERE_ONLY)):
-        raise typer.BadParameter(
-            f"{', '.join(given)}: only with --here (on a cluster, the spec's nodes and ranksPerNode decide)."
-        )
-
-
 @app.command("start")
 def start_cmd(
     ctx: typer.Context,
@@ -76,7 +65,7 @@ def start_cmd(
     waiting ranks are named with their reasons), then follow the ranks and store each one's record in
     runs/run-<name>/results.jsonl. With --here: the ranks as processes on this machine instead.
     Exit 0 when every rank has a result, 1 when some failed or the run could not start."""
-    _check_options(ctx, here)
+    w.check_here(ctx, here, CLUSTER_ONLY, HERE_ONLY, "the ranks", "the spec's nodes and ranksPerNode decide")
     if here:
         from deploy.commands.workload import show
         from deploy.workloads.runs.onhost import run_here

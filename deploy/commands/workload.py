@@ -48,6 +48,23 @@ def given(ctx: typer.Context, names: tuple[str, ...]) -> list[str]:
     return [flags[n] for n in names if getattr(source(n), "name", "") == "COMMANDLINE"]
 
 
+def check_here(
+    ctx: typer.Context,
+    here: bool,
+    cluster_only: tuple[str, ...],
+    here_only: tuple[str, ...] = (),
+    what: str = "",
+    decides: str = "",
+) -> None:
+    """--here takes no cluster option (`cluster_only`), and the options of a run here (`here_only`) mean nothing
+    on a cluster, where `decides` says what does."""
+    if here and (flags := given(ctx, cluster_only)):
+        runs = " ".join(filter(None, ("--here runs", what, "on this machine without a cluster")))
+        raise typer.BadParameter(f"{runs}, so it takes no {', '.join(flags)}.")
+    if not here and (flags := given(ctx, here_only)):
+        raise typer.BadParameter(f"{', '.join(flags)}: only with --here (on a cluster, {decides}).")
+
+
 def environment(req: Request) -> Values:
     """The environment's merged values (files and the umbrella's schema only: no cluster, no run folder),
     without the command's --set (those are the workload chart's)."""
