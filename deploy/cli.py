@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from typer._click.exceptions import UsageError  # typer (pinned) vendors Click and does not re-export it
+from click.exceptions import UsageError
 from typer.core import TyperGroup
 
 from deploy.commands import options as o

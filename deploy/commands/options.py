@@ -127,6 +127,11 @@ def request_from(ctx: typer.Context, **overrides: Any) -> Request:
     sense for it; the rest keep `request`'s defaults). `overrides` win (an option under another name)."""
     fields = inspect.signature(request).parameters
     given = {k: v.value if isinstance(v, StrEnum) else v for k, v in ctx.params.items() if k in fields}
+    # ctx.params hold what Click parsed: paths as str (Typer converts only the callback's own arguments).
+    if given.get("kubeconfig") is not None:
+        given["kubeconfig"] = Path(given["kubeconfig"])
+    if given.get("values"):
+        given["values"] = [Path(v) for v in given["values"]]
     return request(**{**given, **overrides})
 
 

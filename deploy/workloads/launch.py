@@ -154,7 +154,8 @@ def deadline_left(values: Values, folder: Path) -> float | None:
     deadline, started = values.get("deadlineSeconds"), launched_at(folder)
     if not deadline or started is None:
         return None
-    return deadline - (time.time() - started)
+    # Never more than the deadline: the stamp is rounded to the millisecond (and a clock may step back).
+    return deadline - max(0.0, time.time() - started)
 
 
 def _follow_run(cluster: Cluster, workload: Workload, values: Values, store: ResultStore) -> int:

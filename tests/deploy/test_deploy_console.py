@@ -50,6 +50,6 @@ def test_help_names_the_command_typed() -> None:
         timeout=60,
     )
     assert r.returncode == 0, r.stderr
-    assert "Usage: deploy.sh [OPTIONS] COMMAND" in r.stdout
+    assert "Usage: deploy.sh [OPTIONS] [COMMAND]" in r.stdout
     assert "[bootstrap]" not in r.stderr  # an environment with more extras than `dev` serves as it is
     assert "python -m deploy" not in r.stdout
