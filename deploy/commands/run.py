@@ -59,11 +59,12 @@ def start_cmd(
     do_follow: w.Follow = True,
     restart: w.Restart = False,
 ) -> None:
-    """Check the named nodes (each must be Ready, untainted against the run and have the free GPUs its
-    ranks need: otherwise refused, nothing applied), install the run's release (run-<name>), wait until
-    every rank has started (within the spec's startTimeoutSeconds, else the whole run is released and the
-    waiting ranks are named with their reasons), then follow the ranks and store each one's record in
-    runs/run-<name>/results.jsonl. With --here: the ranks as processes on this machine instead.
+    """Check the named nodes, or choose nodeCount nodes of the spec's nodePool or gpuType (each must be
+    Ready, untainted against the run and have the free GPUs its ranks need: otherwise refused, nothing
+    applied), install the run's release (run-<name>), wait until every rank has started (within the spec's
+    startTimeoutSeconds, else the whole run is released and the waiting ranks are named with their
+    reasons), then follow the ranks and store each one's record in runs/run-<name>/results.jsonl. With
+    --here: the ranks as processes on this machine instead.
     Exit 0 when every rank has a result, 1 when some failed or the run could not start."""
     w.check_here(ctx, here, CLUSTER_ONLY, HERE_ONLY, "the ranks", "the spec's nodes and ranksPerNode decide")
     if here:
@@ -84,8 +85,9 @@ def start_cmd(
     values = with_sets(chart_values({**spec, **stand_in}, env_values, str(spec_file)), list(sets or []))
     cluster = w.cluster_of(o.request_from(ctx), env_values, RUNS, release_namespace, timeout)
     if stand_in:
-        spec = {**spec, "nodes": resolve_nodes(cluster, spec, env_values)}
-        values = with_sets(chart_values(spec, env_values, str(spec_file)), list(sets or []))
+        placed = resolve_nodes(cluster, spec, env_values)
+        spec = {**spec, "nodes": list(placed)}
+        values = with_sets(chart_values(spec, env_values, str(spec_file), placed), list(sets or []))
     raise typer.Exit(launch.start(cluster, RUNS, values, do_follow=do_follow, restart=restart))
 
 

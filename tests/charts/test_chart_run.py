@@ -122,7 +122,7 @@ def test_manifests_are_valid(rendered, env: str, path: Path, version: str) -> No
         ({"groups": [{"indexes": [0, 2]}]}, "groups.n0.indexes: rank 2 where rank 1 was expected"),
         ({"groups": [{"node": "gpu-optimized-1"}]}, 'groups.n1.node: "gpu-optimized-1" is also the node of group n0'),
         ({"run": {"name": ""}}, "run.name: empty"),
-        ({"nodePool": "gpu-huge"}, 'nodePool: node pool "gpu-huge" is not in global.nodePools'),
+        ({"groups": [{"nodePool": "gpu-huge"}]}, 'groups.n0.nodePool: node pool "gpu-huge" is not in global.nodePools'),
         ({"gpusPerRank": -1}, "at '/gpusPerRank': minimum: got -1, want 0"),
         ({"startTimeoutSeconds": 1}, "at '/startTimeoutSeconds': minimum: got 1, want 5"),
     ],

@@ -1,7 +1,8 @@
 """`run start|status|stop` on the local control plane (kwok nodes from the environments' pools: two
 gpu-optimized nodes of 4 GPUs each): ranks pinned to the named nodes, a named node that cannot take its
 ranks refused before anything is applied, a run whose ranks do not all start released whole after its
-start timeout with the reason, and `run stop` removing every pod."""
+start timeout with the reason, `run stop` removing every pod, a count of nodes chosen from a pool or a
+GPU type."""
 
 import json
 import re
@@ -17,6 +18,8 @@ pytestmark = pytest.mark.cluster
 
 NAMESPACE = "benchmarks-dev"
 NODES = ["gpu-optimized-0", "gpu-optimized-1"]
+# Two pools of one GPU type: gpu-high-end re-typed T4 for the run (its node keeps its own labels and taint).
+SHARED_T4 = "global:\n  nodePools:\n    gpu-high-end:\n      gpu: {type: nvidia-t4}\n"
 # kwok completes a Job's pod at once unless told to keep it Running (deploy/cluster/stages.yaml): ranks
 # that run on, as a benchmark's do, keep holding their GPUs and their share of the quota.
 KEEP_RUNNING = ("--set", "podAnnotations.pod-complete\\.stage\\.kwok\\.x-k8s\\.io/delay=300s")
@@ -188,3 +191,57 @@ def test_a_count_of_nodes_is_chosen_among_those_that_can_take_the_ranks(platform
     assert {p["spec"]["nodeName"] for p in pods(kubectl, "counted")} == {NODES[1]}
     assert platform.cli("run", "stop", "counted", "--env", "dev").returncode == 0
     assert wait_gone(kubectl, "counted") == []
+
+
+def test_a_count_of_nodes_of_a_gpu_type_comes_from_all_its_pools_first_by_name(
+    platform, kubectl, tmp_path: Path
+) -> None:
+    """T4 nodes of two pools (gpu-high-end-0, gpu-optimized-0 and -1; spot-gpu-t4-0 is a spot pool's and
+    never chosen): a node tainted against the run and one without the free GPUs are passed over, each
+    named with why; the ranks of each chosen node tolerate its own pool."""
+    shared = tmp_path / "shared-t4.yaml"
+    shared.write_text(SHARED_T4)
+    values = ("-f", str(platform.values), "-f", str(shared))
+    typed = write_spec(tmp_path, "typed", nodes=None, nodePool=None, gpuType="nvidia-t4", nodeCount=2)
+    taint = [*kubectl, "taint", "node", NODES[0], "maintenance=true:NoSchedule"]
+    subprocess.run(taint, check=True, capture_output=True)
+    try:
+        hog(kubectl, "t4-hog", "default", "gpu-high-end-0", 7)  # 1 of 8 GPUs left; the run needs 2 there
+        try:
+            refused = platform.cli("run", "start", str(typed), "--env", "dev", *values)
+            after_refusal = pods(kubectl, "typed")
+        finally:
+            unhog(kubectl, "t4-hog", "default")
+        started = platform.cli("run", "start", str(typed), "--env", "dev", *values, "--no-follow", *KEEP_RUNNING)
+    finally:
+        subprocess.run([*taint[:-1], "maintenance=true:NoSchedule-"], check=True, capture_output=True)
+    message = " ".join(refused.stderr.split())
+    assert refused.returncode == 1, refused.stderr
+    assert (
+        "run typed refused before anything was applied: nodeCount 2 of GPU type nvidia-t4 (pools gpu-high-end, "
+        f"gpu-optimized), but 1 of its 3 nodes can take their ranks now ({NODES[1]}); the others cannot: "
+        "gpu-high-end-0: " in message
+    ), message
+    hogged = r"gpu-high-end-0: [01] free GPUs of 8, the run needs 2 there; held by [^;]*default/t4-hog"
+    assert re.search(hogged, message)
+    assert f"{NODES[0]}: tainted maintenance=true:NoSchedule, which the run does not tolerate" in message
+    assert "spot-gpu-t4" not in message
+    assert after_refusal == []
+
+    chosen = " ".join(started.stderr.split())
+    assert started.returncode == 0, started.stderr
+    assert (
+        "run typed: nodeCount 2 of GPU type nvidia-t4 (pools gpu-high-end, gpu-optimized): gpu-high-end-0 "
+        f"(gpu-high-end), {NODES[1]} (gpu-optimized); passed over {NODES[0]}: tainted maintenance" in chosen
+    ), chosen
+    placed = {}
+    for pod in pods(kubectl, "typed"):
+        assert pod["status"]["phase"] == "Running"
+        pool = pod["spec"]["nodeSelector"]["node-type"]
+        placed.setdefault(pod["spec"]["nodeName"], set()).add(pool)
+        assert {"key": "node-type", "operator": "Equal", "value": pool, "effect": "NoSchedule"} in pod["spec"][
+            "tolerations"
+        ]
+    assert placed == {"gpu-high-end-0": {"gpu-high-end"}, NODES[1]: {"gpu-optimized"}}
+    assert platform.cli("run", "stop", "typed", "--env", "dev").returncode == 0
+    assert wait_gone(kubectl, "typed") == []

@@ -1,6 +1,7 @@
 """Run specs to charts/run's values: the checks that need no cluster, each refusal naming the file,
 the key and the rule; and the report's rows (each rank, then the aggregate over their raw samples)."""
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,8 @@ def write(tmp_path: Path, **changes: object) -> Path:
 def test_the_example_becomes_one_group_per_node_and_one_unit_per_rank() -> None:
     values = spec.plan_run(EXAMPLE, load_environment("dev"))
     assert values["groups"] == [
-        {"name": "n0", "node": "cpu-optimized-0", "indexes": [0, 1]},
-        {"name": "n1", "node": "cpu-optimized-1", "indexes": [2, 3]},
+        {"name": "n0", "node": "cpu-optimized-0", "nodePool": "cpu-optimized", "indexes": [0, 1]},
+        {"name": "n1", "node": "cpu-optimized-1", "nodePool": "cpu-optimized", "indexes": [2, 3]},
     ]
     assert [u["index"] for u in values["units"]] == [0, 1, 2, 3]
     assert values["units"][3]["config"] == {
@@ -66,6 +67,9 @@ def test_the_example_becomes_one_group_per_node_and_one_unit_per_rank() -> None:
         ({"ranksPerNode": 20}, r"its 40 ranks together ask for pods 40, more than the benchmarks namespace allows"),
         ({"nodeCount": 2}, r"nodes and nodeCount: give one"),
         ({"nodes": None, "nodeCount": 2}, r"nodeCount 2: the nodes are chosen on the cluster by `run start`"),
+        ({"nodes": None, "nodeCount": 2, "gpuType": "nvidia-t4"}, r"nodePool and gpuType: give one"),
+        ({"nodes": None, "nodePool": None, "nodeCount": 2}, r"nodeCount 2 of what: add nodePool .* or gpuType"),
+        ({"nodePool": None, "gpuType": "nvidia-t4"}, r"'nodeCount' is a dependency of 'gpuType'"),
     ],
 )
 def test_bad_specs_are_refused_naming_the_key(tmp_path: Path, changes: dict, message: str) -> None:
@@ -137,3 +141,69 @@ def test_a_bad_spec_is_refused_before_any_cluster_is_touched(tmp_path: Path) -> 
     done = cli(tmp_path / "no-such-kubeconfig", tmp_path, "run", "start", str(spec_file), "--env", "dev")
     assert done.returncode == 5, done.stderr
     assert "the run could only start in part" in " ".join(done.stderr.split())
+
+
+def _retyped(env: str, **types: str) -> dict:
+    """The environment's values with the GPU type of some pools changed (pool -> type)."""
+    values = copy.deepcopy(load_environment(env))
+    for pool, gpu_type in types.items():
+        values["global"]["nodePools"][pool.replace("_", "-")]["gpu"]["type"] = gpu_type
+    return values
+
+
+def test_a_gpu_type_is_every_pool_of_that_type_but_the_spot_pools_by_name() -> None:
+    dev = load_environment("dev")
+    assert [p.name for p in spec.candidate_pools({"gpuType": "nvidia-t4"}, dev, "s.yaml")] == ["gpu-optimized"]
+    shared = _retyped("dev", gpu_high_end="nvidia-t4")
+    assert [p.name for p in spec.candidate_pools({"gpuType": "nvidia-t4"}, shared, "s.yaml")] == [
+        "gpu-high-end",
+        "gpu-optimized",
+    ]
+
+
+def test_a_gpu_type_no_pool_has_is_refused_naming_the_types_that_exist() -> None:
+    with pytest.raises(ValuesError) as err:
+        spec.candidate_pools({"gpuType": "nvidia-h100"}, load_environment("dev"), "s.yaml")
+    assert str(err.value) == (
+        "run spec s.yaml: gpuType 'nvidia-h100': no pool of global.nodePools has it as gpu.type; the GPU types of "
+        "the pools a run may use: nvidia-a100, nvidia-t4."
+    )
+    spot_only = _retyped("dev", spot_gpu_t4="nvidia-l4")
+    with pytest.raises(ValuesError, match=r"gpuType 'nvidia-l4': only spot pools have it \(spot-gpu-t4\), and a run"):
+        spec.candidate_pools({"gpuType": "nvidia-l4"}, spot_only, "s.yaml")
+
+
+def test_more_gpus_per_node_than_the_pools_of_the_type_have_is_refused() -> None:
+    run = {**spec.DEFAULTS, "name": "r", "gpuType": "nvidia-t4", "nodes": ["a"], "ranksPerNode": 3, "gpusPerRank": 2}
+    with pytest.raises(ValuesError, match=r"3 x gpusPerRank 2 = 6 GPUs per node, more than a node of GPU type "
+                                          r"nvidia-t4 \(pool gpu-optimized\) has \(4\)"):  # fmt: skip
+        spec.check_environment(run, load_environment("prod"), "s.yaml")
+
+
+def test_nodes_chosen_by_gpu_type_keep_each_its_own_pool(tmp_path: Path) -> None:
+    """What `run start` plans once it has chosen the nodes of a GPU type that two pools share."""
+    run = spec.load(write(tmp_path, nodes=None, nodePool=None, gpuType="nvidia-t4", nodeCount=2))
+    placed = {"gpu-high-end-0": "gpu-high-end", "gpu-optimized-0": "gpu-optimized"}
+    values = spec.chart_values({**run, "nodes": list(placed)}, _retyped("prod", gpu_high_end="nvidia-t4"), "s", placed)
+    assert [(g["node"], g["nodePool"], g["indexes"]) for g in values["groups"]] == [
+        ("gpu-high-end-0", "gpu-high-end", [0, 1]),
+        ("gpu-optimized-0", "gpu-optimized", [2, 3]),
+    ]
+    assert [(u["config"]["nodePool"], u["config"]["gpuType"]) for u in values["units"]] == [
+        ("gpu-high-end", "nvidia-t4")
+    ] * 2 + [("gpu-optimized", "nvidia-t4")] * 2
+    assert values["gpusPerRank"] == 1
+
+
+def test_an_unknown_gpu_type_is_refused_before_any_cluster_is_touched(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(REPO / "tests" / "bench"))
+    from bench_cli import cli
+
+    spec_file = write(tmp_path, nodes=None, nodePool=None, gpuType="nvidia-h100", nodeCount=2)
+    done = cli(tmp_path / "no-such-kubeconfig", tmp_path, "run", "start", str(spec_file), "--env", "dev")
+    assert done.returncode == 5, done.stderr
+    message = " ".join(done.stderr.split())
+    assert f"run spec {spec_file}: gpuType 'nvidia-h100': no pool of global.nodePools has it" in message
+    assert "the GPU types of the pools a run may use: nvidia-a100, nvidia-t4." in message

@@ -113,31 +113,40 @@ def _problems_of(core: Any, node: dict[str, Any], need: dict[str, Any], pool: An
     return node_problems(node, pods, need, pool, release)
 
 
-def choose_nodes(api_client: Any, pool: Any, count: int, need: dict[str, Any], run: str, release: str) -> list[str]:
-    """`count` nodes of `pool` that can take `need` each now, first by name; PlacementError naming why the
-    others cannot when fewer can."""
+def choose_nodes(
+    api_client: Any, pools: list[Any], count: int, need: dict[str, Any], run: str, release: str, origin: str
+) -> tuple[dict[str, str], list[str]]:
+    """`count` nodes of `pools` that can take `need` each now, first by name whatever their pool (a
+    deterministic choice), as node -> its pool, and why each node passed over could not take them;
+    PlacementError, naming every node of `pools` that cannot and why, when fewer can. `origin` names the
+    pools in messages (spec.origin)."""
     from kubernetes import client
 
     from deploy.errors import PlacementError
 
     core = client.CoreV1Api(api_client)
-    selector = ",".join(f"{k}={v}" for k, v in sorted(pool.labels.items()))
-    nodes, _ = kube.list_all(core.list_node, label_selector=selector)
-    fit, unfit = [], []
-    for node in sorted(nodes, key=lambda n: kube.get(n, "metadata", "name")):
-        name = kube.get(node, "metadata", "name")
+    candidates: dict[str, tuple[dict[str, Any], Any]] = {}
+    for pool in pools:
+        selector = ",".join(f"{k}={v}" for k, v in sorted(pool.labels.items()))
+        for node in kube.list_all(core.list_node, label_selector=selector)[0]:
+            candidates.setdefault(kube.get(node, "metadata", "name"), (node, pool))  # the first pool that has it
+    fit: dict[str, str] = {}
+    unfit = []
+    for name in sorted(candidates):
+        node, pool = candidates[name]
         problems = _problems_of(core, node, need, pool, release)
         if problems:
             unfit.append(f"{name}: {'; '.join(problems)}")
         else:
-            fit.append(name)
+            fit[name] = pool.name
     if len(fit) < count:
-        others = f" ({'; '.join(unfit)})" if unfit else ""
+        able = f" ({', '.join(fit)})" if fit else ""
+        others = f"; the others cannot: {'; '.join(unfit)}" if unfit else ""
         raise PlacementError(
-            f"run {run} refused before anything was applied: nodeCount {count} of pool {pool.name}, but "
-            f"{len(fit)} of its {len(nodes)} nodes can take their ranks now{others}."
+            f"run {run} refused before anything was applied: nodeCount {count} of {origin}, but {len(fit)} of its "
+            f"{len(candidates)} nodes can take their ranks now{able}{others}. Ask for fewer nodes, or free these."
         )
-    return fit[:count]
+    return dict(list(fit.items())[:count]), unfit
 
 
 def check_nodes(api_client: Any, values: dict[str, Any], release: str) -> None:
@@ -147,10 +156,10 @@ def check_nodes(api_client: Any, values: dict[str, Any], release: str) -> None:
     from deploy.errors import PlacementError
 
     core = client.CoreV1Api(api_client)
-    pool = node_pools(values)[values["nodePool"]]
+    pools = node_pools(values)
     refused = []
     for group in values["groups"]:
-        name = group["node"]
+        name, pool = group["node"], pools[group["nodePool"]]
         need = need_of(len(group["indexes"]), values["gpusPerRank"], values["resources"]["requests"])
         found, _ = kube.list_all(core.list_node, field_selector=f"metadata.name={name}")
         if not found:
@@ -253,23 +262,27 @@ def _reasons(
     return out
 
 
-def resolve_nodes(cluster: Any, spec: dict[str, Any], env_values: dict[str, Any]) -> list[str]:
-    """The nodes of a spec that gives `nodeCount` (`cluster`: deploy.workloads.launch.Cluster): those of
-    the launch still installed (picked up again: its ranks hold those nodes), else chosen now."""
+def resolve_nodes(cluster: Any, spec: dict[str, Any], env_values: dict[str, Any]) -> dict[str, str]:
+    """The nodes of a spec that gives `nodeCount` (`cluster`: deploy.workloads.launch.Cluster), each with
+    its pool: those of the launch still installed (picked up again: its ranks hold those nodes), else
+    chosen now from the spec's nodePool or the pools of its gpuType."""
     from deploy.console import log
     from deploy.workloads import release
-    from deploy.workloads.runs.spec import gpus_per_rank
+    from deploy.workloads.runs.spec import candidate_pools, gpus_per_rank, origin
     from deploy.workloads.runs.workload import RUNS
     from deploy.workloads.store import launched_values
 
     name, count = spec["name"], spec["nodeCount"]
     prior = launched_values(RUNS.folder(cluster.runs_root, name))
     if prior is not None and release.installed(cluster.helm, RUNS, name, cluster.release_namespace):
-        nodes = [g["node"] for g in prior["groups"]]
+        nodes = {g["node"]: g["nodePool"] for g in prior["groups"] if "nodePool" in g}
         if len(nodes) == count:
             return nodes
-    pool = node_pools(env_values)[spec["nodePool"]]
-    need = need_of(spec["ranksPerNode"], gpus_per_rank(spec, pool), spec["resources"]["requests"])
-    nodes = choose_nodes(cluster.api_client, pool, count, need, name, RUNS.release(name))
-    log(f"run {name}: nodeCount {count} of pool {pool.name}: {', '.join(nodes)}")
+    pools = candidate_pools(spec, env_values, name)
+    need = need_of(spec["ranksPerNode"], gpus_per_rank(spec, pools[0]), spec["resources"]["requests"])
+    where = origin(spec, pools)
+    nodes, passed = choose_nodes(cluster.api_client, pools, count, need, name, RUNS.release(name), where)
+    chosen = ", ".join(f"{n} ({p})" if len(pools) > 1 else n for n, p in nodes.items())
+    skipped = f"; passed over {'; '.join(passed)}" if passed else ""
+    log(f"run {name}: nodeCount {count} of {where}: {chosen}{skipped}")
     return nodes

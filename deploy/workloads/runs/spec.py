@@ -34,7 +34,19 @@ def load(path: Path) -> dict[str, Any]:
 
     spec = SPEC.load(path)
     if "nodes" in spec and "nodeCount" in spec:
-        raise ValuesError(f"run spec {path}: nodes and nodeCount: give one (nodes by name, or how many of nodePool).")
+        raise ValuesError(
+            f"run spec {path}: nodes and nodeCount: give one (nodes by name, or how many of a nodePool or gpuType)."
+        )
+    if "nodePool" in spec and "gpuType" in spec:
+        raise ValuesError(
+            f"run spec {path}: nodePool and gpuType: give one (nodeCount nodes of that pool, or of any pool of that "
+            "GPU type)."
+        )
+    if "nodeCount" in spec and "nodePool" not in spec and "gpuType" not in spec:
+        raise ValuesError(
+            f"run spec {path}: nodeCount {spec['nodeCount']} of what: add nodePool (a key of global.nodePools) or "
+            "gpuType (a gpu.type of its pools)."
+        )
     mode = kinds.mode(spec["kind"])
     if spec.get("mode", mode) != mode:
         raise ValuesError(f"run spec {path}: mode {spec['mode']!r}: kind {spec['kind']} runs {mode}.")
@@ -43,6 +55,44 @@ def load(path: Path) -> dict[str, Any]:
 
 def gpus_per_rank(spec: dict[str, Any], pool: NodePool) -> int:
     return spec.get("gpusPerRank", 1 if pool.gpu_count else 0)
+
+
+def candidate_pools(spec: dict[str, Any], env_values: dict[str, Any], source: str) -> list[NodePool]:
+    """The pools a run's nodes come from: its nodePool, or (gpuType) every pool of that GPU type but the
+    spot pools, by name: a rank on reclaimable capacity would take its whole run down with it (a spot
+    pool is named in nodePool to run there anyway). ValuesError for an unknown pool or GPU type."""
+    pools = node_pools(env_values)
+    if "gpuType" not in spec:
+        name = spec["nodePool"]
+        if name not in pools:
+            raise ValuesError(
+                f"run spec {source}: nodePool {name!r} is not a node pool of global.nodePools "
+                f"(known: {', '.join(sorted(pools))})."
+            )
+        return [pools[name]]
+    gpu_type = spec["gpuType"]
+    found = sorted((p for p in pools.values() if p.gpu_type == gpu_type and not p.spot), key=lambda p: p.name)
+    if found:
+        return found
+    known = sorted({p.gpu_type for p in pools.values() if p.gpu_type and not p.spot})
+    spot = sorted(p.name for p in pools.values() if p.gpu_type == gpu_type)
+    why = (
+        f"only spot pools have it ({', '.join(spot)}), and a run is not placed on reclaimable nodes by GPU type "
+        "(name the pool in nodePool to run there anyway)"
+        if spot
+        else "no pool of global.nodePools has it as gpu.type"
+    )
+    raise ValuesError(
+        f"run spec {source}: gpuType {gpu_type!r}: {why}; the GPU types of the pools a run may use: "
+        f"{', '.join(known) or 'none'}."
+    )
+
+
+def origin(spec: dict[str, Any], pools: list[NodePool]) -> str:
+    """Where a run's nodes come from, as messages say it: `pool p`, or `GPU type t (pools p, q)`."""
+    if "gpuType" not in spec:
+        return f"pool {spec['nodePool']}"
+    return f"GPU type {spec['gpuType']} (pool{'s' if len(pools) > 1 else ''} {', '.join(p.name for p in pools)})"
 
 
 def world_size(spec: dict[str, Any], source: str) -> int:
@@ -56,24 +106,18 @@ def world_size(spec: dict[str, Any], source: str) -> int:
     return size
 
 
-def check_environment(spec: dict[str, Any], env_values: dict[str, Any], source: str) -> tuple[str, int]:
-    """The pool's GPU type and the GPUs of each rank, or ValuesError: an unknown pool or priority class,
-    more GPUs per node than a node of the pool has, requests above limits, or a whole run above the
-    benchmarks namespace's quota (it could never start on all its ranks)."""
-    pools = node_pools(env_values)
-    name = spec["nodePool"]
-    if name not in pools:
-        raise ValuesError(
-            f"run spec {source}: nodePool {name!r} is not a node pool of global.nodePools "
-            f"(known: {', '.join(sorted(pools))})."
-        )
-    pool = pools[name]
-    gpus = gpus_per_rank(spec, pool)
+def check_environment(spec: dict[str, Any], env_values: dict[str, Any], source: str) -> tuple[list[NodePool], int]:
+    """The pools the run's nodes come from and the GPUs of each rank, or ValuesError: an unknown pool, GPU
+    type or priority class, more GPUs per node than a node of its pools has, requests above limits, or a
+    whole run above the benchmarks namespace's quota (it could never start on all its ranks)."""
+    pools = candidate_pools(spec, env_values, source)
+    gpus = gpus_per_rank(spec, pools[0])
     per_node = gpus * spec["ranksPerNode"]
-    if per_node > pool.gpu_count:
+    if per_node > max(p.gpu_count for p in pools):
+        has = ", ".join(f"{p.name} {p.gpu_count}" for p in pools) if len(pools) > 1 else str(pools[0].gpu_count)
         raise ValuesError(
             f"run spec {source}: ranksPerNode {spec['ranksPerNode']} x gpusPerRank {gpus} = {per_node} GPUs per node, "
-            f"more than a node of pool {name} has ({pool.gpu_count}): the ranks could never all start."
+            f"more than a node of {origin(spec, pools)} has ({has}): the ranks could never all start."
         )
     known = priority_classes()
     if spec["priorityClassName"] not in known:
@@ -86,7 +130,7 @@ def check_environment(spec: dict[str, Any], env_values: dict[str, Any], source: 
         if parse_quantity(resources["requests"][kind]) > parse_quantity(resources["limits"][kind]):
             raise ValuesError(f"run spec {source}: resources.requests.{kind} is above resources.limits.{kind}.")
     _check_quota(spec, gpus, env_values, source)
-    return pool.gpu_type, gpus
+    return pools, gpus
 
 
 def _check_quota(spec: dict[str, Any], gpus: int, env_values: dict[str, Any], source: str) -> None:
@@ -115,9 +159,12 @@ def _check_quota(spec: dict[str, Any], gpus: int, env_values: dict[str, Any], so
             )
 
 
-def chart_values(spec: dict[str, Any], env_values: dict[str, Any], source: str) -> dict[str, Any]:
+def chart_values(
+    spec: dict[str, Any], env_values: dict[str, Any], source: str, placed: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Values of charts/run for this spec in this environment: one group per named node, rank 0 the
-    first node's first rank."""
+    first node's first rank. `placed`: the pool of each node, when `run start` chose them (nodeCount);
+    named nodes are of the spec's nodePool."""
     if "nodes" not in spec and "nodeCount" in spec:
         raise ValuesError(
             f"run spec {source}: nodeCount {spec['nodeCount']}: the nodes are chosen on the cluster by `run start` "
@@ -129,22 +176,18 @@ def chart_values(spec: dict[str, Any], env_values: dict[str, Any], source: str) 
             "`nodePool`), or run it on this machine with `run start FILE --here`."
         )
     world_size(spec, source)
-    gpu_type, gpus = check_environment(spec, env_values, source)
+    pools, gpus = check_environment(spec, env_values, source)
+    gpu_type = pools[0].gpu_type  # a gpuType's pools all have it
     per_node = spec["ranksPerNode"]
     groups, units = [], []
     for n, node in enumerate(spec["nodes"]):
         ranks = list(range(n * per_node, (n + 1) * per_node))
-        groups.append({"name": f"n{n}", "node": node, "indexes": ranks})
+        pool = placed[node] if placed else pools[0].name
+        groups.append({"name": f"n{n}", "node": node, "nodePool": pool, "indexes": ranks})
         units += [
             {
                 "index": r,
-                "config": {
-                    "rank": r,
-                    "node": node,
-                    "nodePool": spec["nodePool"],
-                    "gpuType": gpu_type,
-                    "gpuCount": gpus,
-                },
+                "config": {"rank": r, "node": node, "nodePool": pool, "gpuType": gpu_type, "gpuCount": gpus},
             }
             for r in ranks
         ]
@@ -160,7 +203,6 @@ def chart_values(spec: dict[str, Any], env_values: dict[str, Any], source: str) 
         "document": {"sweep": spec["name"], "kind": spec["kind"], "index": 0, "config": spec["config"]},
         "units": units,
         "groups": groups,
-        "nodePool": spec["nodePool"],
         "gpusPerRank": gpus,
         "resources": spec["resources"],
         "priorityClassName": spec["priorityClassName"],
