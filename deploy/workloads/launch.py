@@ -6,6 +6,7 @@ keeps the earlier results as results-<n>.jsonl)."""
 
 import contextlib
 import json
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from typing import Any
 
 from deploy.console import console, log
 from deploy.errors import PlacementError, PlanError
+from deploy.kube import watch as kube
 from deploy.kube.helm import Helm
 from deploy.workloads import podlogs, release
 from deploy.workloads.follow import Followed, follow
@@ -104,16 +106,79 @@ def _admit(cluster: Cluster, workload: Workload, values: Values, namespace: str)
     try:
         why = workload.admit(cluster.api_client, values, namespace, workload.release(name))  # type: ignore[misc]
     except KeyboardInterrupt:  # stopped while it waited: a partial launch must not keep what it holds
-        release.uninstall(cluster.helm, workload, name, cluster.release_namespace, cluster.timeout)
-        log(f"interrupted before every {workload.unit} had started: uninstalled {workload.release(name)}")
+        log(f"interrupted before every {workload.unit} had started: removing {workload.release(name)} (Ctrl-C "
+            "again is ignored until it is gone)")  # fmt: skip
+        removed, left = _release_whole(cluster, workload, values, namespace)
+        log(removed if not left else f"{removed}; {left}")
         raise
     if why is None:
         return
-    release.uninstall(cluster.helm, workload, name, cluster.release_namespace, cluster.timeout)
+    removed, left = _release_whole(cluster, workload, values, namespace)
+    gone = f"Nothing of it is left running ({removed})" if not left else f"{removed}; {left}"
     raise PlacementError(
-        f"{workload.title} {name} released: {why}. Nothing of it is left running (uninstalled "
-        f"{workload.release(name)}); `{workload.name} {workload.launch}` launches it again."
+        f"{workload.title} {name} released: {why}. {gone}; `{workload.name} {workload.launch}` launches it again."
     )
+
+
+GONE_S = 120  # a pod's grace period (30 s by default) and then some
+
+
+@contextlib.contextmanager
+def _uninterruptible() -> Iterator[None]:
+    """Ctrl-C ignored, by the helm processes started meanwhile too (they inherit it), while a launch removes
+    what it made: a second Ctrl-C must not leave half a release holding GPUs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def _release_whole(cluster: Cluster, workload: Workload, values: Values, namespace: str) -> tuple[str, str]:
+    """Uninstall the run's release and wait until its pods are gone (what they held is free only then): what
+    was removed, and what is still going ("" when nothing is)."""
+    name = workload.run_name(values)
+    with _uninterruptible():
+        pods = [p["metadata"]["name"] for p in podlogs.pods(cluster.api_client, workload, namespace, name)]
+        release.uninstall(cluster.helm, workload, name, cluster.release_namespace, cluster.timeout)
+        left = _wait_pods_gone(cluster.api_client, workload, namespace, name, GONE_S)
+    jobs = [f"{name}-{g['name']}" for g in values["groups"]]
+    removed = f"uninstalled {workload.release(name)}: Jobs {_some(jobs)}; pods {_some(pods) or 'none'}"
+    return removed, (f"still terminating after {GONE_S} s: {_some(left)}" if left else "")
+
+
+def _some(names: list[str], shown: int = 8) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+def _wait_pods_gone(api_client: Any, workload: Workload, namespace: str, run: str, timeout_s: float) -> list[str]:
+    """Watch the run's pods until none is left or `timeout_s` passes: those left."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(api_client)
+    selector = f"{workload.run_label}={run}"
+    items, version = kube.list_all(core.list_namespaced_pod, namespace, label_selector=selector)
+    left = {kube.get(p, "metadata", "name") for p in items}
+    ends = time.monotonic() + timeout_s
+    while left and (remaining := ends - time.monotonic()) > 0:
+        try:
+            events = kube.watch(core.list_namespaced_pod, namespace, resource_version=version,
+                                timeout_s=max(1, int(remaining)), label_selector=selector)  # fmt: skip
+            for kind, pod in events:
+                version = kube.get(pod, "metadata", "resourceVersion", default=version)
+                if kind == "DELETED":
+                    left.discard(kube.get(pod, "metadata", "name"))
+                elif kind in ("ADDED", "MODIFIED"):
+                    left.add(kube.get(pod, "metadata", "name"))
+                if not left:
+                    break
+        except kube.Expired:
+            items, version = kube.list_all(core.list_namespaced_pod, namespace, label_selector=selector)
+            left = {kube.get(p, "metadata", "name") for p in items}
+    return sorted(left)
 
 
 def follow_again(cluster: Cluster, workload: Workload, name: str) -> int:

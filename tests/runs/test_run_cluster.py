@@ -2,17 +2,23 @@
 gpu-optimized nodes of 4 GPUs each): ranks pinned to the named nodes, a named node that cannot take its
 ranks refused before anything is applied, a run whose ranks do not all start released whole after its
 start timeout with the reason, `run stop` removing every pod, a count of nodes chosen from a pool or a
-GPU type."""
+GPU type, and Ctrl-C while the ranks wait for the start releasing the whole run."""
 
 import json
+import os
 import re
+import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from bench_cli import cli_args, cli_env
+
+from deploy.paths import REPO
 
 pytestmark = pytest.mark.cluster
 
@@ -163,7 +169,9 @@ def test_ranks_that_cannot_all_start_release_the_whole_run_with_the_reason(platf
     message = " ".join(released.stderr.split())
     assert "run partial released: 2 of 4 ranks did not start within 8 s: rank" in message
     assert message.count("its pod was not created: quota exceeded") == 2, message
-    assert "Nothing of it is left running (uninstalled run-partial)" in message
+    assert (
+        "Nothing of it is left running (uninstalled run-partial: Jobs partial-n0, partial-n1; pods partial-n" in message
+    )
     assert took >= 8
     assert left == []  # the two ranks that did start hold no GPU any more
     listed = platform.cli("run", "status", "partial", "--env", "dev", "-o", "json")
@@ -245,3 +253,64 @@ def test_a_count_of_nodes_of_a_gpu_type_comes_from_all_its_pools_first_by_name(
     assert placed == {"gpu-high-end-0": {"gpu-high-end"}, NODES[1]: {"gpu-optimized"}}
     assert platform.cli("run", "stop", "typed", "--env", "dev").returncode == 0
     assert wait_gone(kubectl, "typed") == []
+
+
+def test_ctrl_c_while_the_ranks_wait_for_the_start_removes_the_release_and_every_pod(
+    platform, kubectl, tmp_path: Path
+) -> None:
+    """Two of four ranks start, the quota keeps the other two from being created, and the launch waits
+    for them (a 300 s start timeout). Ctrl-C, as a terminal sends it (SIGINT to the command's process
+    group), uninstalls the run; a second Ctrl-C while it does so is ignored (it used to cut the uninstall
+    short). The command exits 130 once the release and every pod are gone, naming what it removed."""
+    hog(kubectl, "quota-hog", NAMESPACE, "gpu-high-end-0", 6)
+    try:
+        spec = write_spec(tmp_path, "interrupted", startTimeoutSeconds=300)
+        args = ["run", "start", str(spec), "--env", "dev", "-f", str(platform.values), *KEEP_RUNNING]
+        proc = subprocess.Popen(
+            cli_args(platform.kubeconfig, *args),
+            cwd=REPO,
+            env=cli_env(platform.runs),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(line for line in proc.stderr), daemon=True)
+        reader.start()
+
+        def wait_for(ready: Any) -> None:
+            deadline = time.monotonic() + 120
+            while not ready():
+                assert proc.poll() is None, "".join(lines)
+                assert time.monotonic() < deadline, "".join(lines)
+                time.sleep(0.1)
+
+        try:
+            wait_for(
+                lambda: (
+                    any("installed run-interrupted" in line for line in lines)
+                    and sum(p["status"].get("phase") == "Running" for p in pods(kubectl, "interrupted")) == 2
+                )
+            )
+            os.killpg(proc.pid, signal.SIGINT)
+            wait_for(lambda: any("removing run-interrupted" in line for line in lines))
+            os.killpg(proc.pid, signal.SIGINT)  # impatient: while the release is being removed
+            proc.wait(timeout=180)
+            at_exit = pods(kubectl, "interrupted")
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        reader.join(timeout=10)
+    finally:
+        unhog(kubectl, "quota-hog", NAMESPACE)
+    message = " ".join("".join(lines).split())
+    assert proc.returncode == 130, message
+    assert (
+        "interrupted before every rank had started: removing run-interrupted (Ctrl-C again is ignored until it is "
+        "gone) > uninstalled run-interrupted: Jobs interrupted-n0, interrupted-n1; pods interrupted-n"
+    ) in message, message
+    assert at_exit == []
+    again = platform.cli("run", "follow", "interrupted", "--env", "dev")
+    assert again.returncode != 0 and "run-interrupted is not installed" in " ".join(again.stderr.split())
+    assert json.loads(platform.cli("run", "status", "interrupted", "--env", "dev", "-o", "json").stdout) == []
