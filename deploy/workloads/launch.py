@@ -134,7 +134,7 @@ def _uninterruptible() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, before)
+        signal.signal(signal.SIGINT, signal.default_int_handler if before is None else before)
 
 
 def _release_whole(cluster: Cluster, workload: Workload, values: Values, namespace: str) -> tuple[str, str]:
