@@ -187,6 +187,17 @@ class Connection(asyncio.Protocol):
 
     def _chunked(self, data: bytes, at: int) -> None:
         """Undo chunked transfer encoding over this read; the read's body bytes become one chunk."""
+        if not self.buffer and self.chunk_state == _SIZE:
+            # The common read: exactly one whole chunk (a server that writes an event per write).
+            eol = data.find(b"\r\n")
+            if 0 < eol < 9:
+                try:
+                    size = int(data[:eol], 16)
+                except ValueError:
+                    size = 0
+                if size and len(data) == eol + size + 4 and data.endswith(b"\r\n"):
+                    self.response.chunks.append((at, data[eol + 2 : -2]))  # type: ignore[union-attr]
+                    return
         buffer = self.buffer + data if self.buffer else data
         n = len(buffer)
         pos = 0
