@@ -59,6 +59,25 @@ class Response:
         return b"".join(data for _, data in self.chunks)
 
 
+def _whole_chunks(data: bytes, pieces: list[bytes]) -> int:
+    """Whole non-empty chunks at the start of `data` to `pieces`; where they end (the rest is the parser's)."""
+    pos, n = 0, len(data)
+    while pos < n:
+        eol = data.find(b"\r\n", pos)
+        if not 0 < eol - pos < 9:
+            break
+        try:
+            size = int(data[pos:eol], 16)
+        except ValueError:
+            break
+        end = eol + 2 + size
+        if size == 0 or end + 2 > n or data[end : end + 2] != b"\r\n":
+            break
+        pieces.append(data[eol + 2 : end])
+        pos = end + 2
+    return pos
+
+
 class Connection(asyncio.Protocol):
     """One keep-alive connection; at most one request in flight on it."""
 
@@ -187,21 +206,17 @@ class Connection(asyncio.Protocol):
 
     def _chunked(self, data: bytes, at: int) -> None:
         """Undo chunked transfer encoding over this read; the read's body bytes become one chunk."""
+        pieces: list[bytes] = []
         if not self.buffer and self.chunk_state == _SIZE:
-            # The common read: exactly one whole chunk (a server that writes an event per write).
-            eol = data.find(b"\r\n")
-            if 0 < eol < 9:
-                try:
-                    size = int(data[:eol], 16)
-                except ValueError:
-                    size = 0
-                if size and len(data) == eol + size + 4 and data.endswith(b"\r\n"):
-                    self.response.chunks.append((at, data[eol + 2 : -2]))  # type: ignore[union-attr]
-                    return
+            # The common read: whole chunks (a server writes an event per write; several when it catches up).
+            pos = _whole_chunks(data, pieces)
+            if pos == len(data):
+                self._add(pieces, at)
+                return
+            data = data[pos:] if pos else data
         buffer = self.buffer + data if self.buffer else data
         n = len(buffer)
         pos = 0
-        pieces = []
         state = self.chunk_state
         while pos < n:
             if state == _DATA:

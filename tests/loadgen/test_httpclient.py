@@ -139,10 +139,10 @@ def test_a_chunked_stream_split_anywhere_reads_whole() -> None:
 def test_content_length_bodies_and_keep_alive_reuse() -> None:
     body = b'{"choices":[{"message":{"content":"hi there"}}]}'
     first = [b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:10], body[10:]]
-    second = [CHUNKED_HEAD, chunk(event(1)) + b"0\r\n\r\n"]
+    second = [CHUNKED_HEAD, chunk(event(1)) + chunk(event(2)) + b"0\r\n\r\n"]  # several chunks in one read
     third = [b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\n", b"oops"]
     (one, two, three), server = exchange([(first, False), (second, False), (third, False)], 3)
-    assert one.body() == body and two.body() == event(1)
+    assert one.body() == body and two.body() == event(1) + event(2) and len(two.chunks) == 1
     assert (three.status, three.reason, three.body()) == (500, "Internal Server Error", b"oops")
     assert server.connections == 1  # each finished response left the connection for the next request
 
