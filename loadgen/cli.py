@@ -94,7 +94,12 @@ def parser() -> argparse.ArgumentParser:
                           "scheduling and image pulls)")
     ctl.add_argument("--result-line", action="store_true",
                      help=f"end with one {export.RESULT_MARKER} line on stdout, the summary as JSON (pods: the "
-                          "deploy tool reads it from the pod's log)")
+                          "deploy tool reads it from the pod's log), then the per-request JSONL, compressed, "
+                          "in base64 lines")
+    ctl.add_argument("--records-log-limit", type=int, default=export.RECORDS_LOG_LIMIT, metavar="BYTES",
+                     help="with --result-line: above this size once encoded the records are not written to the "
+                          "log, only a line that says so (the kubelet rotates a container's log at 10 MiB by "
+                          "default and pods/log reads only the current file)")
     for role in ("worker", "record-processor"):
         r = sub.add_parser(role, help=f"one {role}")
         add_address(r, "--controller-host", "LOADGEN_CONTROLLER_HOST", "127.0.0.1")
@@ -174,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     print(local.report(outcome))
     if getattr(a, "result_line", False):
         print(export.result_line(outcome.summary_path), flush=True)
+        for line in export.records_lines(outcome.summary_path.parent / export.JSONL, a.records_log_limit):
+            sys.stdout.write(line + "\n")
+        sys.stdout.flush()
     if not outcome.ok:
         print(f"loadgen: error: {'; '.join(outcome.problems)}", file=sys.stderr)
         return EXIT_FAILURE

@@ -3,9 +3,13 @@ profile_export.jsonl (one record per request, written as they arrive), profile_e
 and profile_export_aiperf.csv (the aggregate), logs/, and READY, written last, for a results sidecar
 to know the folder is complete."""
 
+import base64
 import csv
+import hashlib
 import io
 import json
+import zlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +24,17 @@ READY = "READY"
 # The controller's last stdout line in a pod: the summary, for whoever reads the pod's log through the
 # Kubernetes API (the deploy tool: deploy/workloads/load/result.py).
 RESULT_MARKER = "LOADGEN_RESULT"
+# After it, the per-request JSONL for the same reader: a header line (JSON: file, lines, bytes, sha256,
+# parts; or `skipped` and why), the zlib-compressed file in base64 parts, and an end line.
+RECORDS_MARKER = "LOADGEN_RECORDS"
+RECORDS_PART = "LOADGEN_RECORDS_PART"
+RECORDS_END = "LOADGEN_RECORDS_END"
+# The kubelet rotates a container's log at containerLogMaxSize (10 MiB by default) and pods/log returns
+# only the current file: the records (encoded) stay under 8 MiB so that, with the live lines and the
+# summary before them, the controller's whole log fits in one file. Above it they are not written.
+RECORDS_LOG_LIMIT = 8 * 1024 * 1024
+# Under the container runtime's 16 KiB line (longer ones are split into partial lines).
+RECORDS_PART_CHARS = 8000
 STAT_KEYS = ["avg", "min", "max", *(f"p{p}" for p in PERCENTILES), "std"]
 # The single-value metrics of the CSV's second section, with AIPerf's headers.
 TOTALS = {
@@ -65,8 +80,13 @@ def write(out_dir: Path, cfg: RunConfig, agg: Aggregate, *, accounting: dict, en
     path = out_dir / SUMMARY_JSON
     path.write_text(json.dumps(summary, indent=2) + "\n")
     (out_dir / SUMMARY_CSV).write_text(to_csv(metrics))
-    (out_dir / READY).write_text(json.dumps({"ok": not problems, "summary": SUMMARY_JSON}) + "\n")
+    ready(out_dir, not problems)
     return path
+
+
+def ready(out_dir: Path, ok: bool) -> None:
+    """The folder is complete (written last)."""
+    (out_dir / READY).write_text(json.dumps({"ok": ok, "summary": SUMMARY_JSON}) + "\n")
 
 
 def result_line(summary_path: Path) -> str:
@@ -126,3 +146,89 @@ def table(summary: dict) -> str:
                  f" CPU {eng['cpu_s']:.2f} s" + (f" ({per:.3f} ms per request)" if per is not None else ""))
     lines.append(f"tokenizer: {summary['tokenizer']}")
     return "\n".join(lines)
+
+
+def records_lines(jsonl: Path, limit: int = RECORDS_LOG_LIMIT) -> Iterator[str]:
+    """The per-request JSONL as log lines (see RECORDS_MARKER), or one header line saying why not: over
+    `limit` bytes once encoded. Read in pieces, and compressed only up to the limit: a run of millions
+    of requests costs no memory here."""
+    digest = hashlib.sha256()
+    lines = size = packed_size = 0
+    packer = zlib.compressobj(9)
+    packed: list[bytes] = []
+    over = False
+    if jsonl.exists():
+        with jsonl.open("rb") as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+                lines += block.count(b"\n")
+                size += len(block)
+                if not over:
+                    packed.append(packer.compress(block))
+                    packed_size += len(packed[-1])
+                    over = _base64_size(packed_size) > limit
+    if not over:
+        packed.append(packer.flush())
+        over = _base64_size(packed_size + len(packed[-1])) > limit
+    header = {"file": JSONL, "lines": lines, "bytes": size, "sha256": digest.hexdigest()}
+    if over:
+        yield f"{RECORDS_MARKER} " + json.dumps({**header, "skipped": (
+            f"the {lines} records take over {limit / 2**20:.1f} MiB compressed, above the controller log's limit "
+            "(--records-log-limit; the kubelet rotates a container's log at 10 MiB by default, and pods/log "
+            "reads only the current file)")})  # fmt: skip
+        return
+    encoded = base64.b64encode(b"".join(packed)).decode()
+    parts = [encoded[at : at + RECORDS_PART_CHARS] for at in range(0, len(encoded), RECORDS_PART_CHARS)]
+    yield f"{RECORDS_MARKER} " + json.dumps({**header, "encoding": "zlib+base64", "parts": len(parts)})
+    for part in parts:
+        yield f"{RECORDS_PART} {part}"
+    yield f"{RECORDS_END} {header['sha256']}"
+
+
+def _base64_size(n: int) -> int:
+    return 4 * -(-n // 3)
+
+
+class RecordsMissing(Exception):
+    """The log carries no whole per-request file; the message says why."""
+
+
+def find_records(log: str) -> bytes:
+    """The per-request JSONL carried by a controller's log (records_lines), checked whole: every part,
+    its line count and checksum. Raises RecordsMissing."""
+    lines = log.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith(RECORDS_MARKER + " ")]
+    if not starts:
+        raise RecordsMissing("the controller's log has no per-request records (an engine older than this tool?)")
+    try:
+        header = json.loads(lines[starts[-1]].split(" ", 1)[1])
+        if "skipped" not in header:
+            int(header["parts"]), int(header["lines"]), str(header["sha256"])
+    except (ValueError, KeyError, TypeError):
+        raise RecordsMissing("the records' header line in the log is unreadable") from None
+    if "skipped" in header:
+        raise RecordsMissing(f"not written to the log: {header['skipped']}")
+    parts = []
+    for line in lines[starts[-1] + 1 :]:
+        marker, _, body = line.partition(" ")
+        if marker == RECORDS_PART:
+            parts.append(body.strip())
+        elif marker == RECORDS_END:
+            break
+    else:
+        raise RecordsMissing(f"the log ends after {len(parts)} of {header['parts']} parts (cut short, or rotated)")
+    if len(parts) != header["parts"]:
+        raise RecordsMissing(f"{len(parts)} of {header['parts']} parts in the log (lost in a rotation?)")
+    try:
+        raw = zlib.decompress(base64.b64decode("".join(parts), validate=True))
+    except (ValueError, zlib.error) as e:
+        raise RecordsMissing(f"the records in the log do not decode ({e})") from None
+    if hashlib.sha256(raw).hexdigest() != header["sha256"] or raw.count(b"\n") != header["lines"]:
+        raise RecordsMissing("the records in the log do not match their checksum")
+    return raw
+
+
+def without_records(log: str) -> str:
+    """The log less the records' lines (what the controller logged)."""
+    markers = (RECORDS_MARKER + " ", RECORDS_PART + " ", RECORDS_END + " ")
+    return "".join(line for line in log.splitlines(keepends=True) if not line.startswith(markers))

@@ -1,5 +1,6 @@
 """A worker: takes credits from the controller, sends one HTTP request per credit to the target, pushes
 the raw response (each read with its arrival time) to the record processors, returns the credit.
+HTTP is loadgen's own lean client (loadgen/httpclient.py) on uvloop.
 
 The worker does no parsing or tokenising (the record processors do), so that its event loop stays
 free to timestamp reads as they arrive."""
@@ -11,11 +12,10 @@ import os
 import time
 import uuid
 
-import aiohttp
 import zmq
 import zmq.asyncio
 
-from loadgen import wire
+from loadgen import httpclient, wire
 from loadgen.config import Ports
 from loadgen.limits import raise_files
 
@@ -67,13 +67,12 @@ class Worker:
         raise_files(capacity)
         self.url = body["url"]
         self.streaming = config["streaming"]
-        self.bodies = payloads(config, body["dataset"])
         self.isl = [entry["isl"] for entry in body["dataset"]]
-        connector = aiohttp.TCPConnector(limit=capacity, limit_per_host=0, ttl_dns_cache=300)
-        timeout = aiohttp.ClientTimeout(total=config["request_timeout"])
+        self.pool = httpclient.Pool(self.url)
+        self.requests = [self.pool.request(b) for b in payloads(config, body["dataset"])]
+        self.timeout = config["request_timeout"]
         cpu_start = wire.cpu_seconds()
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False,
-                                         skip_auto_headers=("User-Agent",)) as self.session:
+        try:
             while True:
                 kind, body = wire.unpack(await self.credits.recv_multipart())
                 if kind == wire.CREDITS:
@@ -91,6 +90,8 @@ class Worker:
                         await asyncio.wait(list(self.tasks), timeout=5)
                     self.flush()
                     break
+        finally:
+            self.pool.close()
         return self.bye(wire.cpu_seconds() - cpu_start)
 
     def bye(self, cpu: float) -> dict:
@@ -104,28 +105,29 @@ class Worker:
         error = None
         status = None
         ack = None
+        end = None
         cancelled = False
+        head, rest = self.requests[index]
         start_ns = time.time_ns()
         t0 = time.perf_counter_ns()
         self.sent += 1
         try:
-            async with self.session.post(self.url, data=self.bodies[index],
-                                         headers={"Content-Type": "application/json", "X-Request-ID": rid}) as resp:
-                ack = time.perf_counter_ns() - t0
-                status = resp.status
-                if status >= 400:
-                    text = (await resp.read())[:300].decode("utf-8", "replace")
-                    error = {"code": status, "type": resp.reason or "HTTPError", "message": text}
-                else:
-                    async for data in resp.content.iter_any():
-                        chunks.append((time.perf_counter_ns() - t0, data))
+            async with asyncio.timeout(self.timeout):
+                response = await self.pool.post([head, rid.encode(), rest], t0)
+            status, ack, end = response.status, response.ack, response.end
+            if status >= 400:
+                text = response.body()[:300].decode("utf-8", "replace")
+                error = {"code": status, "type": response.reason or "HTTPError", "message": text}
+            else:
+                chunks = response.chunks
         except asyncio.CancelledError:
             cancelled = True
             error = {"code": 499, "type": "RequestCancellationError",
                      "message": "cancelled: the benchmark's grace period ended"}
         except Exception as e:  # any transport failure is this request's error, not the worker's
             error = {"code": None, "type": type(e).__name__, "message": str(e)[:300] or repr(e)}
-        end = time.perf_counter_ns() - t0
+        if end is None:
+            end = time.perf_counter_ns() - t0
         self.records.append({
             "id": session_num, "rid": rid, "worker": self.id, "start_ns": start_ns, "ack": ack, "end": end,
             "status": status, "streaming": self.streaming, "chunks": chunks, "isl": self.isl[index],

@@ -146,14 +146,14 @@ def run_cmd(
 
 
 def _show(run: str, runs_root: Path) -> None:
-    """The summary brought home written as AIPerf's files; the metrics table and the accounting line."""
+    """The metrics table and the accounting line; where the exports are."""
     folder = LOAD.folder(runs_root, run)
     records = list(read_records(folder / RESULTS))
     if not records:
         return
-    say(f"summary: {results.write_home(folder, records[-1])}")
     w.show(LOAD, run, records, "table", None)
     say(results.accounting(records[-1]))
+    say(f"artifacts: {folder / results.ARTIFACTS}")
 
 
 w.add_commands(app, LOAD)

@@ -126,6 +126,8 @@ class Follower:
         if result is None:
             self.tracker.failed(index, f"pod {name} succeeded without a result in its log")
             return
+        if self.run.workload.save_files is not None:
+            self.run.workload.save_files(text, self.store.path.parent)
         self.store.record(index, record_of(pod, group, result, self.run.configs.get(index, {})))
         self.tracker.done(index)
 

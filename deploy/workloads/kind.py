@@ -57,6 +57,9 @@ class Workload:
     name_key: str = "run"  # values[name_key]["name"] is the run's name
     units_key: str = "units"
     parse: Callable[[str], dict[str, Any] | None] = runner_result
+    # After a unit's result is parsed from its log: (that log, the run folder) -> None, writing the files
+    # the log carries into the folder (a load run's exports and per-request records). Warns, never raises.
+    save_files: Callable[[str, Path], None] | None = None
     launch: str = "run"  # its launch command (`bench run`, `run start`), as messages name it
     rerun_lost: bool = True  # a unit whose result went with its pod runs again (not for ranks of one run)
     # Before the first install: (API client, chart values, release) -> raises a DeployError when the cluster

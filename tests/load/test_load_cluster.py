@@ -107,3 +107,37 @@ def test_a_run_that_cannot_schedule_is_reported_and_cleaned_up(
     assert "insufficient cpu" in done.stderr
     assert "uninstalled load-stuck" in done.stderr
     assert gone(kubectl, "load-stuck") and time.monotonic() - started < 240
+
+
+# kwok serves tests/fixtures/loadgen-controller.log (a real controller's log of a 20-request run, made by
+# tests/fixtures/make_loadgen_log.py) as the log of the pods in this namespace (tests/conftest.py).
+LOGS_NAMESPACE = "load-logs"
+
+
+def test_load_follow_brings_the_exports_and_the_records_home(
+    platform_cluster: Path, runs: Path, kubectl: list[str], endpoint: str
+) -> None:
+    """Launched without following, then `load follow`: the controller's log (through the API server) gives
+    the summary and the per-request records, written into the run folder's artifacts/ under AIPerf's
+    names as a `--here` run writes them; `load results` shows the table; the namespace goes."""
+    args = ("--model", "m", "--concurrency", "10", "--duration", "5", "--name", "logs", "--namespace", LOGS_NAMESPACE)
+    started = cli(platform_cluster, runs, "load", "run", "--endpoint", endpoint, *args, "--no-follow")
+    assert started.returncode == 0, started.stderr
+    followed = cli(platform_cluster, runs, "load", "follow", "logs")
+    assert followed.returncode == 0, followed.stderr
+    assert "1 of 1 runs have a result" in followed.stderr
+
+    artifacts = runs / "load-logs" / "artifacts"
+    summary = json.loads((artifacts / "profile_export_aiperf.json").read_text())
+    acc = summary["accounting"]
+    lines = (artifacts / "profile_export.jsonl").read_text().splitlines()
+    assert len(lines) == acc["recorded"] + acc["errors"] == 20
+    assert sorted(json.loads(line)["metadata"]["session_num"] for line in lines) == list(range(20))
+    assert (artifacts / "profile_export_aiperf.csv").read_text().startswith("Metric,")
+    assert json.loads((artifacts / "READY").read_text())["ok"] is True
+    assert "LOADGEN_RESULT" in (artifacts / "logs" / "loadgen.log").read_text()
+
+    shown = cli(None, runs, "load", "results", "logs")
+    assert shown.returncode == 0, shown.stderr
+    assert "Time to First Token" in shown.stderr and "Request Throughput" in shown.stderr  # the table: stderr
+    assert gone(kubectl, LOGS_NAMESPACE)

@@ -128,3 +128,74 @@ def test_a_unit_whose_job_failed_before_it_ran_says_why() -> None:
         "Job t-controller failed: DeadlineExceeded Job was active longer; it was pending: "
         "0/3 nodes are available: 3 Insufficient cpu"
     )
+
+
+def _records_file(folder: Path, count: int) -> Path:
+    """A per-request JSONL with `count` lines of irregular floats (compresses as real records do)."""
+    import random
+
+    rng = random.Random(7)
+    path = folder / export.JSONL
+    lines = [json.dumps({"metadata": {"session_num": i}, "metrics": {"inter_chunk_latency": {
+        "value": [rng.uniform(1, 40) for _ in range(31)], "unit": "ms"}}, "error": None}) for i in range(count)]
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+def _controller_log(folder: Path, summary: dict, records: list[str]) -> str:
+    path = folder / export.SUMMARY_JSON
+    path.write_text(json.dumps(summary))
+    # The runtime merges stdout and stderr line by line: a stderr line may fall between the parts.
+    return "\n".join(["[   1.0s] done 3 | 3.0 req/s", export.result_line(path), *records[:2],
+                      "2026-11-30 controller INFO all roles said bye", *records[2:]]) + "\n"  # fmt: skip
+
+
+SUMMARY = {"request_count": {"unit": "requests", "avg": 3}, "accounting": {"sent": 3}, "problems": []}
+
+
+def test_the_records_travel_whole_in_the_controller_s_log(tmp_path: Path) -> None:
+    jsonl = _records_file(tmp_path, 400)
+    records = list(export.records_lines(jsonl))
+    assert len(records) > 4 and max(len(line) for line in records) < 16 * 1024  # under the runtime's line split
+    log = _controller_log(tmp_path, SUMMARY, records)
+    assert export.find_records(log) == jsonl.read_bytes()
+    assert export.find_result(log) == SUMMARY
+
+    folder = tmp_path / "load-r"
+    results.save_artifacts(log, folder)
+    home = folder / "artifacts"
+    assert (home / export.JSONL).read_bytes() == jsonl.read_bytes()
+    assert json.loads((home / export.SUMMARY_JSON).read_text()) == SUMMARY
+    assert (home / export.SUMMARY_CSV).read_text().startswith("Metric,")
+    assert json.loads((home / export.READY).read_text())["ok"] is True
+    kept = (home / "logs" / "loadgen.log").read_text()
+    assert "all roles said bye" in kept and export.RECORDS_PART not in kept
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        (lambda lines: lines[:2] + lines[3:], "of .* parts"),  # a part lost
+        (lambda lines: lines[:-1], "cut short"),  # the end line missing
+        (lambda lines: [*lines[:1], lines[1][:-8] + "AAAAAAAA", *lines[2:]], "checksum|do not decode"),
+    ],
+)
+def test_records_that_did_not_come_whole_are_refused(tmp_path: Path, damage, why: str, capsys) -> None:
+    records = damage(list(export.records_lines(_records_file(tmp_path, 400))))
+    log = _controller_log(tmp_path, SUMMARY, records)
+    with pytest.raises(export.RecordsMissing, match=why):
+        export.find_records(log)
+    # Brought home without them: the summary, and a warning that says why.
+    results.save_artifacts(log, tmp_path / "load-r")
+    home = tmp_path / "load-r" / "artifacts"
+    assert (home / export.SUMMARY_JSON).exists() and not (home / export.JSONL).exists()
+    assert not list(home.glob("*.part"))
+    assert "were not brought home" in capsys.readouterr().err
+
+
+def test_records_over_the_log_limit_are_left_out_with_a_reason(tmp_path: Path) -> None:
+    [line] = export.records_lines(_records_file(tmp_path, 400), limit=10_000)
+    header = json.loads(line.split(" ", 1)[1])
+    assert header["lines"] == 400 and "above the controller log's limit" in header["skipped"]
+    with pytest.raises(export.RecordsMissing, match="not written to the log: the 400 records take over"):
+        export.find_records(line + "\n")

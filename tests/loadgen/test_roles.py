@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 
+from loadgen import export
 from loadgen.config import Ports
 
 
@@ -55,6 +56,7 @@ def test_controller_worker_and_record_processor_started_separately(target, tmp_p
             "pods",
             "--live-interval",
             "0",
+            "--result-line",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -84,3 +86,6 @@ def test_controller_worker_and_record_processor_started_separately(target, tmp_p
     assert {r["role"] for r in summary["engine"]["roles"]} == {"worker", "record-processor"}
     assert (tmp_path / "pods" / "READY").is_file()
     assert "sent 40 = recorded 40 + errors 0" in out
+    # After the summary line, the per-request records for whoever reads the pod's log.
+    assert export.find_result(out)["accounting"]["recorded"] == 40
+    assert export.find_records(out) == (tmp_path / "pods" / export.JSONL).read_bytes()

@@ -164,3 +164,24 @@ def test_image_and_pyproject_pin_the_same_packages():
     assert set(extra) <= set(pins)
     dockerfile = (root / "loadgen" / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["python", "-m", "loadgen"]' in dockerfile and "USER 65532:65532" in dockerfile
+
+
+def test_the_fast_and_general_stream_paths_give_the_same_record():
+    """One event per read takes the fast path (whole events, one JSON parse of them all); the same bytes
+    split every 7 bytes take sse_events: the same content and token count."""
+    events = [_event(f" w{i}") for i in range(5)]
+    whole = [[10_000_000 * (i + 1), e] for i, e in enumerate(events)]
+    text = b"".join(events)
+    split = [[1_000_000 * (i + 1), text[i : i + 7]] for i in range(0, len(text), 7)]
+    assert metrics._whole_events(whole) is not None and metrics._whole_events(split) is None
+    assert [t for _, t in metrics.responses(_raw(whole))] == [t for _, t in metrics.responses(_raw(split))]
+    one = metrics.process(_raw(whole), "rp")
+    assert one["error"] is None and one["metrics"]["output_sequence_length"]["value"] == 5
+    assert one["metrics"]["inter_chunk_latency"]["value"] == pytest.approx([10, 10, 10, 10])
+
+
+def test_stream_events_that_are_not_one_object_each_are_errors():
+    # Two events that would parse together as one array element each, but are not JSON objects alone.
+    for bad in ([b'data: {"a":1},{"b":2}\n\n', _event(" x")], [b"data: 5\n\n"], [b"data: {nope\n\n"]):
+        record = metrics.process(_raw([[5 + i, e] for i, e in enumerate(bad)]), "rp")
+        assert record["error"]["type"] == "ResponseError", bad

@@ -1,8 +1,8 @@
 """A load run in real pods on the real node: the target endpoint as a pod behind a headless Service,
 `load run` with a controller, 2 workers and 1 record processor from the loadgen image built here
-(Debian packages), every request accounted for once, the summary brought home from the controller's
-log through the API server, the controller's live lines streamed while it runs, and the run's namespace
-removed afterwards."""
+(Debian packages), every request accounted for once, the summary and the per-request records brought
+home from the controller's log through the API server, the controller's live lines streamed while it
+runs, and the run's namespace removed afterwards."""
 
 import json
 import re
@@ -69,8 +69,13 @@ def test_a_load_run_in_real_pods_accounts_for_every_request(real_cluster: RealCl
     assert processors[0]["id"].startswith("real-record-processor-") and processors[0]["processed"] == REQUESTS
     # Never faster than the target's configured TTFT (20 ms) and ITL (5 ms).
     assert summary["time_to_first_token"]["p50"] >= 20 and summary["inter_token_latency"]["p50"] >= 5
-    home = json.loads((folder / "artifacts" / "profile_export_aiperf.json").read_text())
+    artifacts = folder / "artifacts"
+    home = json.loads((artifacts / "profile_export_aiperf.json").read_text())
     assert home["accounting"]["recorded"] == REQUESTS
+    # The per-request records came home through the controller's log: one line per recorded request.
+    lines = (artifacts / "profile_export.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["metadata"]["session_num"] for line in lines) == list(range(REQUESTS))
+    assert {f.name for f in artifacts.iterdir()} >= {"profile_export_aiperf.csv", "READY", "logs"}
 
     assert "uninstalled load-real" in done.stderr
     real_cluster.kubectl("wait", "--for=delete", "namespace/load-real", "--timeout=120s")

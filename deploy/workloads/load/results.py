@@ -1,5 +1,6 @@
 """`load results`: a run's metrics (the controller's summary, AIPerf's metric names) as a table, JSON or
-CSV, a PNG of the latency percentiles, and the summary written home as AIPerf's export files."""
+CSV, a PNG of the latency percentiles; and a cluster run's exports (summary, per-request records, the
+controller's log) written home from the controller's log, as AIPerf's files."""
 
 import csv
 import io
@@ -7,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from deploy.console import warning
 from loadgen import export
 from loadgen.metrics import RECORD_METRICS
 
@@ -73,12 +75,28 @@ def plot(table: list[dict[str, Any]], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def write_home(folder: Path, record: dict[str, Any]) -> Path:
-    """The summary under AIPerf's names in <folder>/artifacts/ (a run on a cluster: from the
-    controller's log; `--here` writes the whole folder itself)."""
-    out = folder / "artifacts"
-    out.mkdir(parents=True, exist_ok=True)
-    summary = record["result"]
+ARTIFACTS = "artifacts"
+
+
+def save_artifacts(log_text: str, folder: Path) -> None:
+    """The controller's log written into <folder>/artifacts/ as a `--here` run leaves that folder: AIPerf's
+    summary JSON and CSV, the per-request JSONL the log carries (checked whole: parts, lines, checksum;
+    written under a temporary name and renamed), the controller's log in logs/loadgen.log, and READY last.
+    Records that did not come whole are a warning: the summary still counts."""
+    summary = export.find_result(log_text)
+    if summary is None:
+        return
+    out = folder / ARTIFACTS
+    (out / "logs").mkdir(parents=True, exist_ok=True)
     (out / export.SUMMARY_JSON).write_text(json.dumps(summary, indent=2) + "\n")
     (out / export.SUMMARY_CSV).write_text(export.to_csv(summary))
-    return out
+    (out / "logs" / "loadgen.log").write_text(export.without_records(log_text))
+    try:
+        raw = export.find_records(log_text)
+    except export.RecordsMissing as e:
+        warning(f"the per-request records ({export.JSONL}) were not brought home: {e}. The summary was.")
+    else:
+        partial = out / (export.JSONL + ".part")
+        partial.write_bytes(raw)
+        partial.replace(out / export.JSONL)
+    export.ready(out, not summary.get("problems"))

@@ -1,5 +1,6 @@
 """Load runs as a workload: charts/loadgen in a namespace of the run's own, one result per run (the
-controller's LOADGEN_RESULT line), the release and its namespace removed once the run is followed."""
+controller's LOADGEN_RESULT line; the exports and per-request records that its log carries are written
+into the run folder's artifacts/), the release and its namespace removed once the run is followed."""
 
 from typing import Any
 
@@ -48,6 +49,7 @@ LOAD = Workload(
     report=results,  # type: ignore[arg-type]  # a module that has the Report's functions
     container="loadgen",
     parse=_parse,
+    save_files=results.save_artifacts,
     rerun_lost=False,  # a lost result means a lost run: running the load again is the user's call
     preflight=check_namespace,
     remove_after_follow=True,
