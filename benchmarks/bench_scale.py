@@ -47,7 +47,6 @@ from deploy.workloads.store import read_records
 CLUSTER = "kaiml-scale"
 POOL = "cpu-optimized"
 NAMESPACE = "benchmarks-dev"
-LOG_LABEL = {"kai-ml.io/test-logs": "true"}
 PODS_PER_NODE = 110
 QUOTA = {
     "pods": 5000,
@@ -284,7 +283,7 @@ def main() -> int:
     pools = node_pools(load_environment("dev"))
     nodes = -(-n // PODS_PER_NODE) + 1
     pools[POOL] = dataclasses.replace(pools[POOL], test_nodes=nodes)
-    logs = cluster_logs("runner-logs", REPO / "tests" / "fixtures" / "pod.log", LOG_LABEL)
+    logs = cluster_logs("runner-logs", REPO / "tests" / "fixtures" / "pod.log")
     cluster = LocalCluster(CLUSTER, kwok_config=(logs,))
     cluster.down()
     work = Path(tempfile.mkdtemp(prefix="bench-scale-"))

@@ -27,11 +27,10 @@ def cluster() -> Iterator[LocalCluster]:
 
     Torn down at the end of the session, on SIGTERM, and (for a crash that skipped both)
     by the next session and by `.ci/run`, which remove a stale cluster of the same name first."""
-    logs = cluster_logs("test-logs", FIXTURES / "pod.log", {"kai-ml.io/test-logs": "true"})
-    # kwok's ClusterLogs select pods by namespace and name only (their labels are not looked at) and the
-    # first that matches wins: pods in namespace load-logs get a real loadgen controller's log.
-    load_logs = cluster_logs("test-load-logs", FIXTURES / "loadgen-controller.log", {})
-    load_logs["spec"]["selector"] = {"matchNamespaces": ["load-logs"]}
+    # Every pod's log is tests/fixtures/pod.log, but in namespace load-logs a real loadgen controller's
+    # (the first document that matches wins).
+    load_logs = cluster_logs("test-load-logs", FIXTURES / "loadgen-controller.log", ["load-logs"])
+    logs = cluster_logs("test-logs", FIXTURES / "pod.log")
     local = LocalCluster(TEST_CLUSTER, kwok_config=(load_logs, logs))
     local.down()
     previous = signal.getsignal(signal.SIGTERM)

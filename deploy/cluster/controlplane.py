@@ -342,11 +342,13 @@ def _node_ready(node: Any) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in (node.status.conditions or []))
 
 
-def cluster_logs(name: str, logs_file: Path, pod_labels: dict[str, str]) -> dict[str, Any]:
-    """A kwok ClusterLogs document: `kubectl logs` of every pod with these labels returns the file."""
+def cluster_logs(name: str, logs_file: Path, namespaces: list[str] | None = None) -> dict[str, Any]:
+    """A kwok ClusterLogs document: `kubectl logs` of every pod (of these namespaces) returns the file.
+    kwok selects pods by namespace and name only, never by label, and the first document that matches wins."""
+    selector = {"matchNamespaces": namespaces} if namespaces else {}
     return {
         "apiVersion": "kwok.x-k8s.io/v1alpha1",
         "kind": "ClusterLogs",
         "metadata": {"name": name},
-        "spec": {"selector": {"matchLabels": pod_labels}, "logs": [{"logsFile": str(logs_file), "follow": False}]},
+        "spec": {"selector": selector, "logs": [{"logsFile": str(logs_file), "follow": False}]},
     }

@@ -12,7 +12,8 @@ import yaml
 from deploy.cluster.objectstore import StoreAccess
 from deploy.paths import REPO
 
-# kwok serves tests/fixtures/pod.log as the log of pods with this label (tests/conftest.py).
+# A pod label the tests set through the chart's podLabels (kwok serves tests/fixtures/pod.log as every
+# pod's log whatever its labels: tests/conftest.py).
 LOG_LABELS = 'podLabels.kai-ml\\.io/test-logs="true"'
 
 
