@@ -1,6 +1,7 @@
 """A training run for real on the real node: the runner image's torch trains the runner's own cnn in a
 container, writes its checkpoints and final model to a real S3-compatible store (moto, listening on the
-node's bridge address, where the node's pods reach this machine), and `train artifacts` downloads them."""
+node's bridge address, where the node's pods reach this machine, through platform-policy's egress rule for
+it), and `train artifacts` downloads them."""
 
 import json
 import sys
@@ -18,12 +19,15 @@ from train_cli import leaked, write_credentials, write_spec
 
 pytestmark = pytest.mark.realnode
 
+STORE_PORT = 9000
+
 
 def test_a_training_run_checkpoints_to_the_store_and_its_artifacts_download(
     real_cluster: RealCluster, tmp_path: Path
 ) -> None:
     ip = real_cluster.local.real_node().net.host_ip  # the host end of the node's link: pods reach this machine there
-    store = LocalObjectStore(host=ip, log_path=tmp_path / "moto.log")
+    # The port that tests/fixtures/realnode-values.yaml's egress rule (training-local-store) allows.
+    store = LocalObjectStore(host=ip, port=STORE_PORT, log_path=tmp_path / "moto.log")
     access = store.start()
     try:
         credentials = write_credentials(access, tmp_path / "store.env")
