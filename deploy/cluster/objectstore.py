@@ -12,7 +12,7 @@ plus the non-secret part of the backend ConfigMap (`env`).
 moto runs from a virtualenv of its own (deploy/cluster/objectstore-requirements.txt, every package
 pinned), built once per requirements digest under the cache folder: its botocore needs
 python-dateutil<3, the deploy tool's kubernetes client >=3, so they cannot share the project's venv.
-Clients here use minio (the `runner` extra), which needs neither.
+Clients here use the project's own S3 client (runner/training/s3.py, the standard library's), which needs neither.
 
 What moto is not: durable (objects live in the server's memory and go with it) or fast for large
 objects. Both are fine for checkpoints of test models; a cluster uses a real store."""
@@ -141,19 +141,10 @@ class StoreAccess:
         return directory
 
     def client(self) -> Any:
-        """A minio client with this key pair (the `runner` extra)."""
-        from urllib.parse import urlsplit
+        """The project's S3 client (runner/training/s3.py, the runner's and `train artifacts`') with this key pair."""
+        from runner.training.s3 import Client
 
-        from minio import Minio
-
-        url = urlsplit(self.endpoint)
-        return Minio(
-            url.netloc,
-            access_key=self.access_key,
-            secret_key=self.secret_key,
-            secure=url.scheme == "https",
-            region=self.region,
-        )
+        return Client(self.endpoint, self.region, access_key=self.access_key, secret_key=self.secret_key)
 
 
 def _free_port(host: str = "127.0.0.1") -> int:

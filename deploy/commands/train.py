@@ -25,7 +25,7 @@ from deploy.workloads.store import launched_values, read_records
 from deploy.workloads.train import progress
 from deploy.workloads.train.artifacts import KeyPair, download, from_cluster
 from deploy.workloads.train.onhost import executor_of, mark
-from deploy.workloads.train.spec import with_store_egress
+from deploy.workloads.train.spec import check_store_reachable, with_store_egress
 from deploy.workloads.train.workload import TRAIN, job_name
 
 app = typer.Typer(help="Training runs: submit, follow, status, logs, stop, artifacts.", no_args_is_help=True)
@@ -141,6 +141,7 @@ def submit_cmd(
         from deploy.workloads.train.onhost import run_here
 
         raise typer.Exit(run_here(values, req.runs_root, _keys(credentials_env_file)))
+    check_store_reachable(values, env_values)
     cluster = w.cluster_of(req, env_values, TRAIN, release_namespace, timeout)
     namespace = TRAIN.namespace(values, cluster.release_namespace)
     secret = values["objectStore"]["credentialsSecret"]

@@ -189,7 +189,7 @@ def add_commands(
         if launch.delete(cluster, workload, name):
             log(f"uninstalled {workload.release(name)}; results kept in {folder_of}")
         else:
-            log(f"no release {workload.release(name)} in {release_namespace}")
+            log(f"no release {workload.release(name)} in namespace {cluster.release_namespace}")
 
     delete_cmd.__doc__ = f"Uninstall the {workload.title}'s release (its Jobs and pods go); {folder}/ is kept" + (
         ", with the pods' logs in its logs/." if workload.keep_logs else "."

@@ -15,7 +15,10 @@ The chart's side of the contract, for every workload chart:
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from deploy.workloads.progress import Step
 
 Values = dict[str, Any]
 
@@ -74,8 +77,9 @@ class Workload:
     remove_after_follow: bool = False
     creates_namespace: bool = False  # its chart makes the namespace its pods run in (the release lives elsewhere)
     keep_logs: bool = False  # delete/stop first saves the pods' logs to the run folder (few, long pods)
-    # A running pod's log (its last lines) -> one line of progress shown while following (few, long pods).
-    progress: Callable[[str], str] | None = None
+    # A running pod's log (its last lines) -> its steps, shown as a bar while following (few, long pods);
+    # None while the log has no progress yet.
+    progress: "Callable[[str], Step | None] | None" = None
 
     def release(self, run: str) -> str:
         return f"{self.name}-{run}"

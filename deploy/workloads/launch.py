@@ -259,7 +259,7 @@ PROGRESS_TAIL = 200
 def _progress_ticker(
     cluster: Cluster, workload: Workload, namespace: str, run: str, display: Display
 ) -> Iterator[None]:
-    """Every few seconds, the workload's progress line from the last lines of its newest running pod's log."""
+    """Every few seconds, the workload's steps from the last lines of its newest running pod's log, as a bar."""
     assert workload.progress is not None
     stop = threading.Event()
 
@@ -271,8 +271,9 @@ def _progress_ticker(
                 if running:
                     name = running[-1]["metadata"]["name"]
                     text = podlogs.read(cluster.api_client, workload, namespace, name, PROGRESS_TAIL)
-                    if text:
-                        display.note.plain = f"  {name}: {workload.progress(text)}"
+                    step = workload.progress(text) if text else None
+                    if step is not None:
+                        display.step(step, name)
 
     thread = threading.Thread(target=tick, name="progress", daemon=True)
     thread.start()

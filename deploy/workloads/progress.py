@@ -1,10 +1,11 @@
 """What a run shows while it runs (on a cluster or on this machine) and the line it ends with."""
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Group
 from rich.live import Live
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from deploy.console import console
@@ -15,8 +16,19 @@ from deploy.workloads.tracker import DONE, FAILED, PENDING, RUNNING, Tracker
 SHOWN = 20
 
 
+@dataclass(frozen=True)
+class Step:
+    """Where one long unit is, from its log (Workload.progress): `done` of `total` steps (None: not known yet)
+    and what to show beside the bar (a training run's epoch, step, loss and samples/s)."""
+
+    done: float
+    total: float | None
+    text: str
+
+
 class Display:
-    """A progress bar of configs done / running / pending / failed, with pending reasons under it."""
+    """A progress bar of configs done / running / pending / failed, with pending reasons under it, and for
+    a workload with few long units the bar of the running unit's own steps (`step`)."""
 
     def __init__(self, total: int, unit: str = "config") -> None:
         self.progress = Progress(
@@ -24,9 +36,16 @@ class Display:
             TimeElapsedColumn(), console=console,
         )  # fmt: skip
         self.task = self.progress.add_task(f"{unit}s", total=total, counts="")
+        self.steps: TaskID | None = None
         self.reasons = Text()
-        self.note = Text()  # the workload's own progress line (a training run's epoch, step and loss)
-        self.live = Live(Group(self.progress, self.note, self.reasons), console=console, refresh_per_second=4)
+        self.live = Live(Group(self.progress, self.reasons), console=console, refresh_per_second=4)
+
+    def step(self, step: Step, where: str = "") -> None:
+        """The running unit's steps as a second bar (added on the first call), `where` (its pod) after them."""
+        text = f"{step.text} ({where})" if where else step.text
+        if self.steps is None:
+            self.steps = self.progress.add_task("steps", total=step.total, counts=text)
+        self.progress.update(self.steps, total=step.total, completed=step.done, counts=text)
 
     def update(self, tracker: Tracker) -> None:
         c = tracker.counts()

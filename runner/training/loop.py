@@ -142,6 +142,7 @@ def _train(spec: TrainSpec, device: torch.device, store: RunStore, emit: Emit) -
                     "step",
                     epoch=epoch,
                     step=position.step,
+                    totalSteps=spec.total_steps,  # a follower reading only the log's last lines has the total too
                     loss=round(value, 6),
                     samplesPerSec=round(window_samples / max(now - window_start, 1e-9), 1),
                 )

@@ -1,8 +1,9 @@
-"""A small S3 client over the standard library: PUT, GET and DELETE of whole objects, path-style, signed
-with AWS Signature Version 4 (any S3-compatible store: AWS S3, MinIO, R2, moto). The runner image has
-Debian's torch and nothing from PyPI, and Debian ships no S3 client that needs no more packages; this
-covers exactly what checkpoints and artifacts need. Connection errors and 5xx answers are retried with
-backoff, so a store restart is ridden out.
+"""A small S3 client over the standard library: PUT, GET and DELETE of whole objects and the keys under a
+prefix, path-style, signed with AWS Signature Version 4 (any S3-compatible store: AWS S3, MinIO, R2, moto).
+The runner image has Debian's torch and nothing from PyPI, and Debian ships no S3 client that needs no more
+packages; this covers what checkpoints and artifacts need, and the listing that the tests check a store's
+contents with (the project's one S3 client). Connection errors and 5xx answers are retried with backoff, so
+a store restart is ridden out.
 
 The key pair only signs: it is never sent, logged or put in an error."""
 
@@ -18,6 +19,7 @@ from urllib.parse import quote, urlsplit
 SERVICE = "s3"
 ALGORITHM = "AWS4-HMAC-SHA256"
 RETRIED = (500, 502, 503, 504)
+SAFE = "-_.~"  # SigV4's unreserved characters: everything else in a query is percent-encoded
 
 
 class S3Error(Exception):
@@ -56,8 +58,23 @@ class Client:
     def delete(self, bucket: str, key: str) -> None:
         self._request("DELETE", bucket, key)
 
-    def _headers(self, method: str, path: str, body: bytes, extra: dict[str, str]) -> dict[str, str]:
-        """The signed headers of one request (SigV4, header-based)."""
+    def keys(self, bucket: str, prefix: str = "", page: int = 1000) -> list[str]:
+        """The keys under `prefix`, every page of ListObjectsV2 (NoSuchBucket when there is no such bucket)."""
+        from xml.etree import ElementTree
+
+        found: list[str] = []
+        token = None
+        while True:
+            query = {"list-type": "2", "prefix": prefix, "max-keys": str(page)}
+            query |= {"continuation-token": token} if token else {}
+            listing = ElementTree.fromstring(self._request("GET", bucket, "", query=query))
+            found += [key.text or "" for key in listing.iterfind("{*}Contents/{*}Key")]
+            token = listing.findtext("{*}NextContinuationToken")
+            if listing.findtext("{*}IsTruncated") != "true" or not token:
+                return found
+
+    def _headers(self, method: str, path: str, query: str, body: bytes, extra: dict[str, str]) -> dict[str, str]:
+        """The signed headers of one request (SigV4, header-based); `query` canonical (sorted, encoded)."""
         host = urlsplit(self.endpoint).netloc
         now = datetime.now(UTC)
         stamp, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
@@ -65,7 +82,7 @@ class Client:
                    **extra}  # fmt: skip
         names = sorted(headers)
         canonical = "\n".join([
-            method, path, "",
+            method, path, query,
             *(f"{n}:{headers[n].strip()}" for n in names), "",
             ";".join(names), headers["x-amz-content-sha256"],
         ])  # fmt: skip
@@ -79,15 +96,24 @@ class Client:
         return headers
 
     def _request(
-        self, method: str, bucket: str, key: str, body: bytes = b"", extra: dict[str, str] | None = None
+        self,
+        method: str,
+        bucket: str,
+        key: str,
+        body: bytes = b"",
+        extra: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
     ) -> bytes:
         url = urlsplit(self.endpoint)
-        path = "/" + quote(bucket, safe="") + "/" + quote(key, safe="/-_.~")
+        path = "/" + quote(bucket, safe="") + ("/" + quote(key, safe="/-_.~") if key else "")
+        canonical = "&".join(f"{quote(k, safe=SAFE)}={quote(v, safe=SAFE)}" for k, v in sorted((query or {}).items()))
+        target = f"{path}?{canonical}" if canonical else path
         connection = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
         for attempt in range(self.retries + 1):
             conn = connection(url.netloc, timeout=self.timeout)
             try:
-                conn.request(method, path, body=body or None, headers=self._headers(method, path, body, extra or {}))
+                headers = self._headers(method, path, canonical, body, extra or {})
+                conn.request(method, target, body=body or None, headers=headers)
                 response = conn.getresponse()
                 data = response.read()
             except (OSError, http.client.HTTPException):

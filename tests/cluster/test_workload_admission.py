@@ -314,7 +314,7 @@ def test_the_benchmark_chart_jobs_are_admitted_for_their_launchers(cluster, name
 
 
 def test_the_training_job_creator_lends_its_jobs_the_storage_credentials(cluster, namespaces) -> None:
-    """Reference 002: training Jobs get r2-credentials from the job creator, which may not read it."""
+    """Reference 002: training Jobs get r2-credentials from the job creator, which may read no other Secret."""
     ns = namespaces["training"]
     api = as_user(cluster, f"system:serviceaccount:{ns}:training-job-creator")
     client.BatchV1Api(api).create_namespaced_job(ns, job("train", "training-runner", "r2-credentials"), dry_run="All")
@@ -324,7 +324,7 @@ def test_the_training_job_creator_lends_its_jobs_the_storage_credentials(cluster
         )
     )
     assert "may not give a pod the Secret(s) other" in message
-    assert "forbidden" in refused(lambda: client.CoreV1Api(api).read_namespaced_secret("r2-credentials", ns)).lower()
+    assert "forbidden" in refused(lambda: client.CoreV1Api(api).read_namespaced_secret("other", ns)).lower()
 
 
 @pytest.fixture

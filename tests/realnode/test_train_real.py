@@ -1,6 +1,7 @@
 """A training run for real on the real node: the runner image's torch trains the runner's own cnn in a
 container, writes its checkpoints and final model to a real S3-compatible store (moto, listening on the
-node's bridge address, where the node's pods reach this machine), and `train artifacts` downloads them."""
+node's bridge address, where the node's pods reach this machine, through platform-policy's egress rule for
+it), and `train artifacts` downloads them."""
 
 import json
 import sys
@@ -18,12 +19,15 @@ from train_cli import leaked, write_credentials, write_spec
 
 pytestmark = pytest.mark.realnode
 
+STORE_PORT = 9000
+
 
 def test_a_training_run_checkpoints_to_the_store_and_its_artifacts_download(
     real_cluster: RealCluster, tmp_path: Path
 ) -> None:
     ip = real_cluster.local.real_node().net.host_ip  # the host end of the node's link: pods reach this machine there
-    store = LocalObjectStore(host=ip, log_path=tmp_path / "moto.log")
+    # The port that tests/fixtures/realnode-values.yaml's egress rule (training-local-store) allows.
+    store = LocalObjectStore(host=ip, port=STORE_PORT, log_path=tmp_path / "moto.log")
     access = store.start()
     try:
         credentials = write_credentials(access, tmp_path / "store.env")
@@ -49,7 +53,7 @@ def test_a_training_run_checkpoints_to_the_store_and_its_artifacts_download(
         metrics = result["metrics"]
         assert metrics["steps"] == 16 and metrics["epochLoss"][1] < metrics["epochLoss"][0]
         # The last checkpoint (step 15: every 3 steps, the final step writes the model instead) is in the store.
-        names = {o.object_name for o in access.client().list_objects(access.bucket, "training/real-cnn-train/", True)}
+        names = set(access.client().keys(access.bucket, "training/real-cnn-train/"))
         assert "training/real-cnn-train/checkpoints/step-000000015.pt" in names
         assert result["artifacts"]["checkpoint"] == "training/real-cnn-train/checkpoints/step-000000015.pt"
 

@@ -52,8 +52,14 @@ def test_training_on_the_cluster(
         return done
 
     spec = write_spec(tmp_path, "kwok-run")
-    store = f"objectStore.endpoint={objectstore.endpoint}"
-    submit = ("train", "submit", str(spec), "--executor", "kubernetes", "--set", store, "--set", LOG_LABELS)
+    # This machine's store (127.0.0.1) is not one dev's platform-policy lets training pods reach: refused
+    # before anything is applied. The kwok pods run nothing, so the chart's default store stands in.
+    unreachable = train("train", "submit", str(spec), "--executor", "kubernetes", "--set",
+                        f"objectStore.endpoint={objectstore.endpoint}", ok=False)  # fmt: skip
+    assert unreachable.returncode == 5, unreachable.stderr  # ValuesError, as for a bad spec
+    assert f"the training pods may not reach {objectstore.endpoint}" in unreachable.stderr
+    assert not (platform / "train-kwok-run" / "values.json").exists()
+    submit = ("train", "submit", str(spec), "--executor", "kubernetes", "--set", LOG_LABELS)
 
     refused = train(*submit, ok=False)
     assert refused.returncode == 1, refused.stderr
@@ -82,7 +88,7 @@ def test_training_on_the_cluster(
     holds = {}
     for name in ("gpu-first", "gpu-second"):
         gpu = write_spec(tmp_path, name, nodePool=None, gpuType="nvidia-a100", resources=None)
-        train("train", "submit", str(gpu), "--executor", "kubernetes", "--set", store, "--set", HOLD, "--no-follow")
+        train("train", "submit", str(gpu), "--executor", "kubernetes", "--set", HOLD, "--no-follow")
         holds[name] = gpu
 
     def phase(name: str) -> dict[str, Any]:

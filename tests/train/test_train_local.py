@@ -2,14 +2,31 @@
 real training against a real S3-compatible store, the same records as on a cluster, its artifacts
 downloaded, and no credential value in any output, log or run folder."""
 
+import io
 import json
+import re
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from train_cli import cli, leaked, write_spec
 
 from deploy.cluster.objectstore import StoreAccess
 from deploy.errors import PlanError
+from deploy.workloads.progress import Display
+from deploy.workloads.train import progress
+from deploy.workloads.train.workload import TRAIN
+
+
+def rendered_bars(log: str) -> str:
+    """What the follower's display prints for a pod whose log is `log` (launch._progress_ticker's path)."""
+    display = Display(1, TRAIN.unit)
+    step = TRAIN.progress(log) if TRAIN.progress else None
+    assert step is not None
+    display.step(step, "pod-0")
+    out = Console(file=io.StringIO(), width=200, color_system=None)
+    out.print(display.progress)
+    return out.file.getvalue()  # type: ignore[attr-defined]
 
 
 def test_a_run_here_trains_records_and_its_artifacts_download(
@@ -34,6 +51,15 @@ def test_a_run_here_trains_records_and_its_artifacts_download(
     assert record["config"] == 0 and record["group"] == "train" and metrics["steps"] == 8  # 2 epochs x 4 batches
     assert metrics["epochLoss"][1] < metrics["epochLoss"][0]  # it learns
     assert record["result"]["artifacts"]["model"] == "training/here-cnn-train/final/model.pt"
+
+    # The bars a cluster run shows while followed: the run's, and its steps' with the epoch, step and loss of
+    # the runner's last progress lines; the same lines, as the follower reads them from a pod's log.
+    log = (runs / "train-here-cnn" / "logs" / "local-1.log").read_text()
+    last = progress.of_log(log)
+    shown = f"epoch 1, step 8/8, loss {last['loss']:.4g}, {last['samplesPerSec']} samples/s"
+    assert re.search(r"runs\s.*1 done, 0 running, 0 pending, 0 failed", said), said
+    assert re.search(rf"steps\s.*{re.escape(shown)} \(attempt 1\)", said), said
+    assert shown in rendered_bars(log)
 
     status = json.loads(cli(runs, "train", "status", "here-cnn", "-o", "json").stdout)
     assert status["executor"] == "local" and status["phase"] == "Succeeded"

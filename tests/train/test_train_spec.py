@@ -9,10 +9,11 @@ from train_cli import write_spec
 
 from deploy.errors import ValuesError
 from deploy.paths import REPO
-from deploy.platform.values import load_environment
+from deploy.platform.values import deep_merge, load_environment
 from deploy.workloads.train import spec
 
 DEV = load_environment("dev")
+WITHOUT_POLICY = deep_merge(DEV, {"policy": {"enabled": False}})
 
 
 @pytest.mark.parametrize(
@@ -61,14 +62,41 @@ def test_a_gpu_run_gets_the_reference_resources_and_one_job(tmp_path: Path) -> N
 
 
 def test_a_cpu_run_has_no_gpu_and_an_ip_store_narrows_the_egress(tmp_path: Path) -> None:
+    """Without platform-policy the chart's own NetworkPolicy allows the store's address and port only."""
     store = {"endpoint": "http://10.1.2.3:9000", "credentialsSecret": "store-keys"}
-    values = spec.plan(write_spec(tmp_path, "cpu", objectStore=store), DEV)
+    values = spec.plan(write_spec(tmp_path, "cpu", objectStore=store), WITHOUT_POLICY)
     res = values["job"]["resources"]
     # null deletes the chart's default GPU (Helm's rule for a default key)
     assert res["requests"]["nvidia.com/gpu"] is None and res["limits"]["nvidia.com/gpu"] is None
     assert values["objectStore"]["endpoint"] == "http://10.1.2.3:9000"
     assert values["objectStore"]["credentialsSecret"] == "store-keys"
     assert values["networkPolicy"] == {"objectStore": {"cidrs": ["10.1.2.3/32"], "except": [], "ports": [9000]}}
+    spec.check_store_reachable(values, WITHOUT_POLICY)  # the chart's policy lets it out: nothing to check
+
+
+def test_under_platform_policy_the_run_has_no_policy_of_its_own_and_its_store_must_be_allowed(tmp_path: Path) -> None:
+    """As for sweeps: platform-policy's egress rules confine the pod, so the submitter needs no NetworkPolicy
+    rights; a store those rules do not allow (an address, or a host name's port) is refused naming the key and
+    the rules, and a rule in the environment's values lets it through."""
+    values = spec.plan(write_spec(tmp_path, "cpu"), DEV)
+    assert values["networkPolicy"] == {"enabled": False}
+    spec.check_store_reachable(values, DEV)  # the chart's default store: a name on 443, dev's training rule
+    for endpoint, target in (("http://10.213.3.1:9000", "10.213.3.1/32 port 9000"),
+                             ("http://store.example.com:9000", "port 9000")):  # fmt: skip
+        store = {**values["objectStore"], "endpoint": endpoint}
+        with pytest.raises(ValuesError) as caught:
+            spec.check_store_reachable({**values, "objectStore": store}, DEV)
+        message = str(caught.value)
+        assert message.startswith(f"objectStore.endpoint: the training pods may not reach {endpoint}"), message
+        assert "training-object-storage: 0.0.0.0/0 except 10.0.0.0/8" in message and "ports 443" in message
+        assert f"Add a rule for {target}" in message and "Nothing was applied" in message
+    rule = {"namespace": "training", "podLabels": {}, "cidrs": ["10.213.0.0/16"], "except": [], "ports": [9000]}
+    allowed = deep_merge(DEV, {"policy": {"networkPolicies": {"externalEgress": {"local-store": rule}}}})
+    spec.check_store_reachable({**values, "objectStore": {"endpoint": "http://10.213.3.1:9000"}}, allowed)
+    elsewhere = deep_merge(allowed, {"policy": {"networkPolicies": {"externalEgress": {
+        "local-store": {"namespace": "platform"}}}}})  # fmt: skip
+    with pytest.raises(ValuesError):
+        spec.check_store_reachable({**values, "objectStore": {"endpoint": "http://10.213.3.1:9000"}}, elsewhere)
 
 
 def test_the_examples_plan_in_every_environment() -> None:

@@ -17,14 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
 import runner
 from deploy.console import console, log
 from deploy.errors import ToolMissingError
 from deploy.workloads.bench.onhost import IN_CLUSTER_ENV
 from deploy.workloads.bench.sweep import CONFIG_ERROR_EXIT_CODE
+from deploy.workloads.progress import Display
 from deploy.workloads.store import ResultStore, result_record, save_values
+from deploy.workloads.tracker import DONE, Tracker
 from deploy.workloads.train import progress
 from deploy.workloads.train.artifacts import KeyPair, write_secret_dir
 from deploy.workloads.train.spec import GROUP
@@ -86,26 +86,34 @@ def run_here(values: dict[str, Any], runs_root: Path, keys: KeyPair) -> int:
         env |= store_env(values["objectStore"], name, credentials)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(runner.__file__).parent.parent),
                                                           env.get("PYTHONPATH")]))  # fmt: skip
-        why = ""
-        for attempt in range(1, attempts + 1):
-            output = folder / "logs" / f"local-{attempt}.log"
-            code, result = _attempt([sys.executable, "-m", "runner", "--config", str(config_file)], env, output)
-            if code == 0 and result is not None:
-                pod = f"local-{attempt}"
-                store.record(0, result_record(GROUP, pod, socket.gethostname(), config, result))
-                metrics = result.get("metrics") or {}
-                console.print(
-                    f"training run {name}: done on this machine, final loss {metrics.get('finalLoss')}, held-out "
-                    f"accuracy {metrics.get('heldoutAccuracy')}; results in {store.path}",
-                    highlight=False, markup=False,
-                )  # fmt: skip
-                return 0
-            why = (result or {}).get("error") or f"exit {code}"
-            if code == CONFIG_ERROR_EXIT_CODE:
-                break
-            if attempt < attempts:
+        why, display, tracker = "", Display(1, TRAIN.unit), Tracker({GROUP: [0]})
+        result: dict[str, Any] | None = None
+        with display.live:  # the bars a cluster run shows: the run's, then its steps'
+            for attempt in range(1, attempts + 1):
+                tracker.pod_phase(0, "Running")
+                display.update(tracker)
+                output = folder / "logs" / f"local-{attempt}.log"
+                command = [sys.executable, "-m", "runner", "--config", str(config_file)]
+                code, result = _attempt(command, env, output, display, f"attempt {attempt}")
+                if code == 0 and result is not None:
+                    store.record(0, result_record(GROUP, f"local-{attempt}", socket.gethostname(), config, result))
+                    tracker.done(0)
+                    break
+                why = (result or {}).get("error") or f"exit {code}"
+                if code == CONFIG_ERROR_EXIT_CODE or attempt == attempts:
+                    tracker.failed(0, why)
+                    break
                 log(f"attempt {attempt} failed ({why}): attempt {attempt + 1} of {attempts} resumes from the latest "
                     "checkpoint")  # fmt: skip
+            display.update(tracker)
+        if result is not None and tracker.state[0] == DONE:
+            metrics = result.get("metrics") or {}
+            console.print(
+                f"training run {name}: done on this machine, final loss {metrics.get('finalLoss')}, held-out "
+                f"accuracy {metrics.get('heldoutAccuracy')}; results in {store.path}",
+                highlight=False, markup=False,
+            )  # fmt: skip
+            return 0
         console.print(f"training run {name}: failed: {why} (logs in {folder / 'logs'})", highlight=False, markup=False)
         return 1
     except KeyboardInterrupt:
@@ -116,14 +124,13 @@ def run_here(values: dict[str, Any], runs_root: Path, keys: KeyPair) -> int:
         shutil.rmtree(private, ignore_errors=True)
 
 
-def _attempt(command: list[str], env: dict[str, str], output: Path) -> tuple[int, dict[str, Any] | None]:
-    """One runner process, its output to `output` as it comes, a progress bar from its progress lines."""
+def _attempt(
+    command: list[str], env: dict[str, str], output: Path, display: Display, where: str
+) -> tuple[int, dict[str, Any] | None]:
+    """One runner process, its output to `output` as it comes, its progress lines to the steps' bar."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    bar = Progress(TextColumn("[bold]train"), BarColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-                   console=console)  # fmt: skip
-    task = bar.add_task("train", total=None, status="starting")
     state: dict[str, Any] = {}
-    with output.open("w") as log_file, bar:
+    with output.open("w") as log_file:
         process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                    cwd=Path(runner.__file__).parent.parent)  # fmt: skip
         try:
@@ -134,8 +141,7 @@ def _attempt(command: list[str], env: dict[str, str], output: Path) -> tuple[int
                 record = parse_line(line)
                 if record is not None:
                     state = progress.fold(state, record)
-                    bar.update(task, total=state.get("totalSteps"), completed=state.get("step") or 0,
-                               status=progress.line(state))  # fmt: skip
+                    display.step(progress.step(state), where)
             code = process.wait()
         except BaseException:
             process.terminate()

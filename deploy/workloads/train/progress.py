@@ -3,7 +3,11 @@ of total, loss, samples/s, the last checkpoint, and whether it resumed."""
 
 from typing import Any
 
+from deploy.workloads.progress import Step
 from runner.progress import parse_line
+
+# What a step, epoch or done line updates (a step line carries the total: a log's last lines have it too).
+STEP_FIELDS = ("epoch", "step", "totalSteps", "loss", "samplesPerSec", "accuracy")
 
 
 def fold(state: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
@@ -12,10 +16,7 @@ def fold(state: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
     if event == "start":
         state = {k: record.get(k) for k in ("totalSteps", "resumedFrom", "step", "epoch")}
     elif event in ("step", "epoch", "done"):
-        state = {
-            **state,
-            **{k: record[k] for k in ("epoch", "step", "loss", "samplesPerSec", "accuracy") if k in record},
-        }
+        state = {**state, **{k: record[k] for k in STEP_FIELDS if k in record}}
     elif event == "checkpoint":
         state = {**state, "checkpoint": record.get("key"), "step": record.get("step", state.get("step"))}
     return {**state, "event": event}
@@ -47,3 +48,14 @@ def line(state: dict[str, Any]) -> str:
     if state.get("resumedFrom"):
         parts.append(f"resumed from {state['resumedFrom'].rsplit('/', 1)[-1]}")
     return ", ".join(parts)
+
+
+def step(state: dict[str, Any]) -> Step:
+    """The bar of a run (on a cluster or here): its step of the total, and its line."""
+    return Step(state.get("step") or 0, state.get("totalSteps"), line(state))
+
+
+def step_of_log(text: str) -> Step | None:
+    """The bar of a run from (the last lines of) its log; None before its first progress line."""
+    state = of_log(text)
+    return step(state) if state else None

@@ -188,29 +188,86 @@ def chart_values(spec: dict[str, Any], env_values: dict[str, Any], source: str) 
             res[kind][GPU_RESOURCE] = None
     if "image" in spec:
         values["runner"] = {"image": dict(spec["image"])}
+    if policy_values(env_values).get("enabled") is not False:
+        # As for sweeps: platform-policy's default-deny, DNS and training egress rules confine the pod (the
+        # store must be one they allow: check_store_reachable). A policy of the run's own would need whoever
+        # submits to hold NetworkPolicy rights, enough to open any egress in the namespace.
+        values["networkPolicy"] = {"enabled": False}
     return with_store_egress(values)
 
 
 def with_store_egress(values: dict[str, Any]) -> dict[str, Any]:
-    """The NetworkPolicy's object-store rule from the endpoint the values end with: run again after `--set`
-    (an endpoint given there is the one the pod must reach)."""
+    """The chart's NetworkPolicy's object-store rule from the endpoint the values end with: run again after
+    `--set` (an endpoint given there is the one the pod must reach). Nothing when the chart's policy is off."""
+    policy = values.get("networkPolicy") or {}
+    if policy.get("enabled") is False:
+        return values
     rule = {**chart_defaults()["networkPolicy"]["objectStore"], **store_egress(values["objectStore"]["endpoint"])}
-    return {**values, "networkPolicy": {**(values.get("networkPolicy") or {}), "objectStore": rule}}
+    return {**values, "networkPolicy": {**policy, "objectStore": rule}}
 
 
-def store_egress(endpoint: str) -> dict[str, Any]:
-    """The NetworkPolicy's object-store rule when the endpoint names an IP: that address and port only
-    (a host name keeps the chart's outside-the-cluster default, port 443 or the endpoint's)."""
+def check_store_reachable(values: dict[str, Any], env_values: dict[str, Any]) -> None:
+    """Under platform-policy (the chart's own policy off), refuse a store the training pods may not reach: no
+    egress rule of the training namespace (policy.networkPolicies.externalEgress) allows its address and port.
+    For a host name only the port is checked (its address is the pod's DNS answer). Before anything is applied:
+    a run that cannot reach its store would only fail its retries."""
+    import ipaddress
+
+    if (values.get("networkPolicy") or {}).get("enabled") is not False:
+        return
+    endpoint = values["objectStore"]["endpoint"]
+    address, port = _address_port(endpoint)
+    labels = {**(values.get("podLabels") or {}), "kai-ml.io/run": values["run"]["name"]}
+    rules = {
+        name: rule
+        for name, rule in (policy_values(env_values).get("networkPolicies", {}).get("externalEgress") or {}).items()
+        if rule.get("namespace") == "training" and (rule.get("podLabels") or {}).items() <= labels.items()
+    }
+
+    def allows(rule: dict[str, Any]) -> bool:
+        if port not in rule.get("ports", []):
+            return False
+        if address is None:
+            return True
+        inside = lambda cidrs: any(address in ipaddress.ip_network(c, strict=False) for c in cidrs)  # noqa: E731
+        return inside(rule.get("cidrs", [])) and not inside(rule.get("except") or [])
+
+    if any(allows(rule) for rule in rules.values()):
+        return
+    shown = "; ".join(
+        f"{name}: {', '.join(r.get('cidrs', []))}"
+        + (f" except {', '.join(r['except'])}" if r.get("except") else "")
+        + f", ports {', '.join(map(str, r.get('ports', [])))}"
+        for name, r in sorted(rules.items())
+    )
+    target = f"{address}/{address.max_prefixlen} port {port}" if address is not None else f"port {port}"
+    raise ValuesError(
+        f"objectStore.endpoint: the training pods may not reach {endpoint}: platform-policy lets them out only by "
+        f"the training namespace's policy.networkPolicies.externalEgress rules ({shown or 'none'}). Add a rule for "
+        f"{target} to the environment's values and deploy it, or use a store those rules allow. Nothing was applied."
+    )
+
+
+def _address_port(endpoint: str) -> tuple[Any, int]:
+    """The endpoint's IP address (None for a host name) and port (the scheme's default when none is given)."""
     import ipaddress
     from urllib.parse import urlsplit
 
     url = urlsplit(endpoint)
     port = url.port or (443 if url.scheme == "https" else 80)
     try:
-        address = ipaddress.ip_address(url.hostname or "")
+        return ipaddress.ip_address(url.hostname or ""), port
     except ValueError:
+        return None, port
+
+
+def store_egress(endpoint: str) -> dict[str, Any]:
+    """The NetworkPolicy's object-store rule when the endpoint names an IP: that address and port only
+    (a host name keeps the chart's outside-the-cluster default, port 443 or the endpoint's)."""
+    address, port = _address_port(endpoint)
+    if address is None:
         return {"ports": [port]}
-    return {"cidrs": [f"{address}/32"], "except": [], "ports": [port]}
+    return {"cidrs": [f"{address}/{address.max_prefixlen}"], "except": [], "ports": [port]}
 
 
 def plan(path: Path, env_values: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ TRAIN = Workload(
     rerun_lost=False,
     # `train stop` keeps the pod's log (progress, the result) beside the results.
     keep_logs=True,
-    progress=lambda text: progress.line(progress.of_log(text)),
+    progress=progress.step_of_log,
 )
 
 
