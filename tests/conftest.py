@@ -14,6 +14,12 @@ from deploy.paths import REPO
 from deploy.platform.nodepools import node_pools, union
 from deploy.platform.values import environments, load_environment
 
+# The tests send Ctrl-C to the commands they start. A process started in the background by a non-interactive
+# shell (a CI runner's, or tools/test.sh's for tests/realnode) inherits SIGINT ignored, and so would every command
+# started from here: Python would then never raise KeyboardInterrupt. A Python handler is reset to the default on
+# exec, so the commands get Ctrl-C as from a terminal (and tools/test.sh's `kill -INT` reaches this process).
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 # One fixed name so that a crashed run's cluster is found and replaced by the next run.
 TEST_CLUSTER = os.environ.get("KAIML_TEST_CLUSTER", "kaiml-test")
 FIXTURES = REPO / "tests" / "fixtures"

@@ -91,6 +91,7 @@ def test_the_cache_enforces_its_password_in_a_real_container(
     registry, reference = image.split("/", 1)
     repository, tag = reference.rsplit(":", 1)
     charts.build_dependencies(tools.tool("helm"), [CHARTS / "platform-lib", CHARTS / "cache"])
+    real_globals = yaml.safe_load(VALUES.read_text())["global"]
     values = tmp_path / "cache-values.yaml"
     values.write_text(
         yaml.safe_dump(
@@ -98,13 +99,14 @@ def test_the_cache_enforces_its_password_in_a_real_container(
                 "image": {"registry": registry, "repository": repository, "tag": tag},
                 "nodePool": POOL,
                 "auth": {"required": True},
-                "global": {"cacheAuth": {"existingSecret": "cache-auth"}},
+                # The real pool's definition (labels and taint) from the real-node values, as for the sweeps;
+                # only their `global` (the rest is the environment's, for the platform's releases).
+                "global": {**real_globals, "cacheAuth": {"existingSecret": "cache-auth"}},
             }
         )
     )
-    # The real pool's definition (labels and taint) comes from the real-node values, as for the sweeps.
-    helm(real_cluster.kubeconfig, "install", RELEASE, str(CHARTS / "cache"), "-n", NAMESPACE, "-f", str(VALUES),
-          "-f", str(values), "--wait", "--timeout", "180s")  # fmt: skip
+    helm(real_cluster.kubeconfig, "install", RELEASE, str(CHARTS / "cache"), "-n", NAMESPACE, "-f", str(values),
+         "--wait", "--timeout", "180s")  # fmt: skip
 
     selector = f"app.kubernetes.io/instance={RELEASE}"
     # Ready only through the chart's exec probe: redis-cli with the mounted password answering PONG.
