@@ -17,15 +17,11 @@ from typing import Any
 from deploy.cluster.controlplane import LocalCluster
 from deploy.cluster.realnode import REAL_LABEL
 from deploy.images import build as images
-from deploy.platform.nodepools import NodePool, node_pools
+from deploy.platform.nodepools import node_pools
 from deploy.platform.values import load_environment
 
 NAMESPACE = "startup-bench"
-POOL = NodePool(
-    name="real-cpu",
-    labels={REAL_LABEL: "true"},
-    taints=[{"key": REAL_LABEL, "value": "true", "effect": "NoSchedule"}],
-)
+POOL = "real-cpu"  # values/dev.yaml's pool of the local cluster's real node
 
 
 def pod(name: str, image: str) -> dict[str, Any]:
@@ -122,10 +118,9 @@ def main() -> None:
     args = parser.parse_args()
     from kubernetes import client
 
-    pools = {**node_pools(load_environment("dev")), POOL.name: POOL}
-    cluster = LocalCluster("kaiml-startup-bench", real_node_pool=POOL.name)
+    cluster = LocalCluster("kaiml-startup-bench", real_node_pool=POOL)
     try:
-        cluster.up(pools, log=print)
+        cluster.up(node_pools(load_environment("dev")), log=print)
         registry = cluster.real_node().info()["registry"]
         ref = images.build_runner("bench", log=print)
         image = f"{registry}/{ref}"

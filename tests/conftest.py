@@ -20,8 +20,11 @@ from deploy.platform.values import environments, load_environment
 # exec, so the commands get Ctrl-C as from a terminal (and tools/test.sh's `kill -INT` reaches this process).
 signal.signal(signal.SIGINT, signal.default_int_handler)
 
-# One fixed name so that a crashed run's cluster is found and replaced by the next run.
-TEST_CLUSTER = os.environ.get("KAIML_TEST_CLUSTER", "kaiml-test")
+# One fixed name so that a crashed run's cluster is found and replaced by the next run; under pytest-xdist
+# one per worker (gw0, gw1, ...), each worker's files on a cluster of their own.
+TEST_CLUSTER = os.environ.get("KAIML_TEST_CLUSTER", "kaiml-test") + (
+    f"-{os.environ['PYTEST_XDIST_WORKER']}" if "PYTEST_XDIST_WORKER" in os.environ else ""
+)
 FIXTURES = REPO / "tests" / "fixtures"
 ARGO_CRD = FIXTURES / "argo-workflowtemplate-crd.yaml"
 

@@ -20,8 +20,13 @@ fi
 export PATH=$repo/.tools/bin:$venv/bin:$PATH
 echo "== ruff"
 ruff check .
+# The rest of the suite runs on pytest-xdist workers, whole files each (module fixtures deploy once), every
+# worker on a kwok cluster of its own (tests/conftest.py): the suite mostly waits on the API server, helm and
+# timeouts, so the workers overlap well on 2 cores.
+workers=${KAIML_TEST_WORKERS:-3}
 echo "== removing a stale test cluster, if any"
 python -m deploy cluster down --name "${KAIML_TEST_CLUSTER:-kaiml-test}"
+for ((w = 0; w < workers; w++)); do python -m deploy cluster down --name "${KAIML_TEST_CLUSTER:-kaiml-test}-gw$w"; done
 python -m deploy cluster down --name "${KAIML_REALNODE_CLUSTER:-kaiml-realnode-test}"
 # tests/realnode (marker `realnode`) start real containers: they need root and these Debian packages.
 # Where they cannot be installed the tests fail with a paragraph that says why; they never skip.
@@ -39,7 +44,7 @@ python -m pytest -m realnode tests/realnode >"$realnode_log" 2>&1 &
 realnode_pid=$!
 trap 'kill -INT "$realnode_pid" 2>/dev/null || true' INT TERM  # (an interrupted run stops both)
 rc=0
-python -m pytest -m "not realnode" || rc=$?
+python -m pytest -m "not realnode" -n "$workers" --dist loadfile || rc=$?
 realnode_rc=0
 wait "$realnode_pid" || realnode_rc=$?
 echo "== pytest -m realnode (tests/realnode)"

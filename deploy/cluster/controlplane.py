@@ -166,7 +166,8 @@ class LocalCluster:
             if self.real_node_pool not in pools:
                 raise ClusterError(
                     f"--real-node {self.real_node_pool}: the real node joins a node pool of the environment, "
-                    f"and it defines none of that name (pools: {', '.join(sorted(pools))})."
+                    f"and it defines none of that name (pools: {', '.join(sorted(pools))}). Name one with --real-node "
+                    "POOL, or start the kwok fake nodes only with --no-real-node."
                 )
             require_host()
         bins = tools.ensure(tools.CONTROL_PLANE, build=build)

@@ -61,8 +61,8 @@ def require_host() -> None:
             "This host cannot run the local cluster's real node: it needs "
             + "; ".join(problems)
             + ". The real node starts real containers (a kubelet, containerd and runc beside the control "
-            "plane), so it needs a Linux machine or VM where the tool runs as root. Run without the real "
-            "node (`./deploy.sh cluster up` without --real-node): the kwok fake nodes need none of this."
+            "plane), so it needs a Linux machine or VM where the tool runs as root. Start the cluster without "
+            "it (`./deploy.sh cluster up --no-real-node`): the kwok fake nodes need none of this."
         )
 
 

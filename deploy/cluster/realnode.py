@@ -31,6 +31,8 @@ from deploy.platform.nodepools import NodePool
 Log = Callable[[str], None]
 # Every real node carries this label, so that a sweep (or a test) can select it.
 REAL_LABEL = "kai-ml.io/real-node"
+# The pool `cluster up` puts a new cluster's real node in (values/dev.yaml: REAL_LABEL and a taint of it).
+DEFAULT_REAL_POOL = "real-cpu"
 CNI_CACHE = Path("/var/lib/cni/results")
 COMPONENTS = ("registry", "containerd", "apiforward", "kubelet", "kube-proxy", "kube-router")
 
@@ -90,6 +92,12 @@ class RealNode:
     def exists(self) -> bool:
         return self.dir.exists() or self.run_dir.exists() or self.net.exists()
 
+    def pool_name(self) -> str | None:
+        """The pool of the node `up()` made (None: none was made); its node is named `<pool>-real`."""
+        info = self.info()
+        node = str(info.get("node", ""))
+        return info.get("pool") or (node.removesuffix("-real") if node.endswith("-real") else None)
+
     def processes(self) -> dict[str, int]:
         """The running processes of the node, by component."""
         found = {}
@@ -140,7 +148,7 @@ class RealNode:
         _apply(bins["kubectl"], kubeconfig, addons)
         self._start_kubelet(node, bins["kubelet"])
         self._start_kube_proxy(node, bins["kube-proxy"])
-        info = {"node": node, "ip": self.node_ip, "registry": registry, "sandboxImage": sandbox}
+        info = {"node": node, "pool": self.pool.name, "ip": self.node_ip, "registry": registry, "sandboxImage": sandbox}
         self.info_file.write_text(json.dumps(info, indent=2) + "\n")
         log(f"real node {node} ({self.node_ip}) started in {time.monotonic() - started:.1f}s")
         return info

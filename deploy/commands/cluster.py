@@ -6,7 +6,7 @@ import typer
 
 from deploy.cluster import objectstore, procs, supervise
 from deploy.cluster.controlplane import DEFAULT_NAME, LocalCluster
-from deploy.cluster.realnode import COMPONENTS
+from deploy.cluster.realnode import COMPONENTS, DEFAULT_REAL_POOL
 from deploy.commands import options as o
 from deploy.console import log
 from deploy.platform.nodepools import node_pools
@@ -14,7 +14,8 @@ from deploy.platform.values import Inputs, environment_values
 
 app = typer.Typer(
     help="The project's local control plane (etcd, kube-apiserver, controller manager, scheduler, "
-    "kwok fake nodes made from the environment's node pools). Used when no --context is given.",
+    "kwok fake nodes made from the environment's node pools, and one real node that runs containers, with a "
+    "local image registry). Used when no --context is given.",
     no_args_is_help=True,
 )
 
@@ -24,22 +25,53 @@ RealNodeOption = Annotated[
     str | None,
     typer.Option(
         "--real-node",
-        help="Also start one real node (kubelet, containerd, runc; needs root) in this node pool, with a local "
-        "image registry, e.g. --real-node cpu-optimized.",
+        metavar="POOL",
+        help=f"The node pool whose labels and taints the real node (kubelet, containerd, runc; needs root) "
+        f"carries. Default: {DEFAULT_REAL_POOL} (values/dev.yaml: its own label and taint) for a new cluster, the "
+        "pool it has for an existing one.",
+    ),
+]
+NoRealNodeOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-real-node", help="kwok fake nodes only: the real node needs root and runs containers, these need neither."
     ),
 ]
 
 
 @app.command("up")
-def up(env: EnvOption = "dev", name: NameOption = DEFAULT_NAME, real_node: RealNodeOption = None) -> None:
-    """Start the local cluster with fake nodes for ENV's node pools; print its kubeconfig path. An existing
-    cluster is reused, its stopped components started again from its data (it is never replaced)."""
+def up(
+    env: EnvOption = "dev",
+    name: NameOption = DEFAULT_NAME,
+    real_node: RealNodeOption = None,
+    no_real_node: NoRealNodeOption = False,
+) -> None:
+    """Start the local cluster: fake nodes for ENV's node pools and one real node that runs containers, with
+    a local image registry; print its kubeconfig path. An existing cluster is reused, its stopped components
+    started again from its data (it is never replaced)."""
+    if real_node and no_real_node:
+        raise typer.BadParameter("--real-node and --no-real-node: give one of them.")
     folders = o.folders()
     values = environment_values(Inputs(env=env, local=True), folders["values_dir"], folders["charts_dir"])
-    cluster = LocalCluster(name, real_node_pool=real_node)
+    cluster = LocalCluster(name)
+    cluster.real_node_pool = None if no_real_node else real_node or _default_real_pool(cluster, env)
     cluster.up(node_pools(values), log=log)
     typer.echo(cluster.kubeconfig)
     log(f"use it with: export KUBECONFIG={cluster.kubeconfig}")
+
+
+def _default_real_pool(cluster: LocalCluster, env: str) -> str | None:
+    """A new cluster gets the real node in DEFAULT_REAL_POOL; an existing one keeps what it has (a real node
+    added to a cluster created without one would lack the API server's in-cluster address)."""
+    if not cluster.exists():
+        return DEFAULT_REAL_POOL
+    pool = cluster.real_node().pool_name()
+    if pool is None:
+        log(
+            f"local cluster {cluster.name!r} has no real node (it was made with --no-real-node): kwok nodes only. "
+            f"`./deploy.sh cluster down --name {cluster.name}` and `cluster up` make one with it."
+        )
+    return pool
 
 
 @app.command("down")

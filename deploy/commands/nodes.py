@@ -63,7 +63,7 @@ def nodes(
         if report.unassigned:
             console.print(f"[dim]not in any pool: {escape(', '.join(report.unassigned))}[/]", highlight=False)
     if not report.ok:
-        empty = [p for p, m in report.pools.items() if not m]
+        empty = report.empty
         raise NodesError(
             f"nodes do not match the node pools: {len(report.fixes)} node(s) lack labels or taints"
             f"{' (run with --apply to add them)' if report.fixes and not apply else ''}; pools without nodes: "

@@ -5,9 +5,13 @@ events); the client's model classes cost milliseconds per object to build and se
 JSON's memory, so these helpers skip them: `json.loads` of what the server sent, nothing more.
 Lists are paged, so a large namespace never sits in memory at once."""
 
+import contextlib
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
+
+# `reading(response)`: a block within which another thread may end the read (deploy/kube/streams.py Stop).
+Reading = Callable[[Any], contextlib.AbstractContextManager[None]]
 
 PAGE = 250
 
@@ -48,7 +52,12 @@ def list_all(list_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[li
 
 
 def watch(
-    list_fn: Callable[..., Any], *args: Any, resource_version: str, timeout_s: int, **kwargs: Any
+    list_fn: Callable[..., Any],
+    *args: Any,
+    resource_version: str,
+    timeout_s: int,
+    reading: Reading | None = None,
+    **kwargs: Any,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """(type, object) of each change after `resource_version`, bookmarks included, until the
     server ends the watch after `timeout_s`. Raises Expired on 410 Gone."""
@@ -68,17 +77,18 @@ def watch(
         if err.status == 410:
             raise Expired() from err
         raise
-    try:
-        for line in _lines(resp):
-            event = json.loads(line)
-            if event.get("type") == "ERROR":
-                status = event.get("object") or {}
-                if status.get("code") == 410:
-                    raise Expired()
-                raise ApiException(status=status.get("code"), reason=status.get("message"))
-            yield event["type"], event["object"]
-    finally:
-        resp.release_conn()
+    with reading(resp) if reading else contextlib.nullcontext():
+        try:
+            for line in _lines(resp):
+                event = json.loads(line)
+                if event.get("type") == "ERROR":
+                    status = event.get("object") or {}
+                    if status.get("code") == 410:
+                        raise Expired()
+                    raise ApiException(status=status.get("code"), reason=status.get("message"))
+                yield event["type"], event["object"]
+        finally:
+            resp.release_conn()
 
 
 def _lines(resp: Any) -> Iterator[bytes]:
@@ -95,7 +105,7 @@ def _lines(resp: Any) -> Iterator[bytes]:
 
 
 def observe(
-    list_fn: Callable[..., Any], *args: Any, timeout_s: int = 60, **kwargs: Any
+    list_fn: Callable[..., Any], *args: Any, timeout_s: int = 60, reading: Reading | None = None, **kwargs: Any
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every object now (as ADDED, page by page), then each change, without end: watches resumed
     from the last resourceVersion seen, a new list when that expires. Bookmarks are not yielded.
@@ -108,7 +118,10 @@ def observe(
                 for obj in items:
                     yield "ADDED", obj
         try:
-            for kind, obj in watch(list_fn, *args, resource_version=version or "", timeout_s=timeout_s, **kwargs):
+            changes = watch(
+                list_fn, *args, resource_version=version or "", timeout_s=timeout_s, reading=reading, **kwargs
+            )
+            for kind, obj in changes:
                 version = get(obj, "metadata", "resourceVersion", default=version)
                 if kind != "BOOKMARK":
                     yield kind, obj

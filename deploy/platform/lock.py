@@ -156,4 +156,5 @@ def environment_lock(
         yield
     finally:
         stop.set()
+        renewer.join(6)  # a renewal in flight ends within its 5 s request timeout; no thread outlives the run
         _release(api, namespace, name, me)

@@ -30,10 +30,16 @@ class NodeReport:
     pools: dict[str, list[str]]  # pool -> nodes that carry its labels
     fixes: list[NodeFix]
     unassigned: list[str]
+    optional: set[str] = field(default_factory=set)  # pools that may have no nodes
+
+    @property
+    def empty(self) -> list[str]:
+        """The pools that should have nodes and have none."""
+        return [p for p, members in self.pools.items() if not members and p not in self.optional]
 
     @property
     def ok(self) -> bool:
-        return not self.fixes and all(self.pools.values())
+        return not self.fixes and not self.empty
 
 
 def _taint_key(t: dict[str, Any]) -> tuple[str, str, str]:
@@ -69,7 +75,8 @@ def check_nodes(nodes: list[dict[str, Any]], pools: dict[str, NodePool], assign:
             fixes.append(fix)
         else:
             members[pool].append(name)
-    return NodeReport(pools=members, fixes=fixes, unassigned=unassigned)
+    optional = {p for p, spec in pools.items() if spec.optional}
+    return NodeReport(pools=members, fixes=fixes, unassigned=unassigned, optional=optional)
 
 
 def apply_fixes(api_client: Any, fixes: list[NodeFix], nodes: list[dict[str, Any]]) -> None:

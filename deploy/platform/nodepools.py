@@ -19,6 +19,7 @@ class NodePool:
     capacity: dict[str, str] = field(default_factory=dict)
     test_nodes: int = 0
     spot: bool = False  # reclaimable capacity: where spot workloads run
+    optional: bool = False  # may have no nodes (the local cluster's real node): no check asks for one
 
     def node_capacity(self) -> dict[str, str]:
         """Allocatable resources of one node of this pool, GPUs included."""
@@ -47,6 +48,7 @@ def node_pools(values: dict[str, Any]) -> dict[str, NodePool]:
             capacity=dict(spec.get("capacity") or {}),
             test_nodes=int(spec.get("testNodes", 0)),
             spot=bool(spec.get("spot", False)),
+            optional=bool(spec.get("optional", False)),
         )
     return pools
 

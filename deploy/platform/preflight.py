@@ -73,9 +73,12 @@ def pool_selector(pool: NodePool) -> str:
 
 
 def pools_without_nodes(reader: Reader, pools: dict[str, NodePool]) -> dict[str, str]:
-    """Pool name -> its label selector, for each pool that no node matches (one small list per pool)."""
+    """Pool name -> its label selector, for each pool that no node matches (one small list per pool);
+    optional pools are not asked for."""
     missing = {}
     for name, pool in pools.items():
+        if pool.optional:
+            continue
         nodes = reader.get("/api/v1/nodes", {"labelSelector": pool_selector(pool), "limit": 1}, METADATA_LIST)
         if not isinstance(nodes, dict):
             raise ClusterError(f"{reader.server} does not list nodes (/api/v1/nodes).")

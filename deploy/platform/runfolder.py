@@ -21,13 +21,15 @@ class RunFolder:
     @classmethod
     def create(cls, env: str, root: Path = RUNS) -> "RunFolder":
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = root / f"{stamp}-{env}"
+        root.mkdir(parents=True, exist_ok=True)
         n = 1
-        while path.exists():
-            n += 1
-            path = root / f"{stamp}-{env}-{n}"
-        path.mkdir(parents=True)
-        return cls(path)
+        while True:  # mkdir claims the name: two runs started in the same second get one each
+            path = root / (f"{stamp}-{env}" if n == 1 else f"{stamp}-{env}-{n}")
+            try:
+                path.mkdir()
+                return cls(path)
+            except FileExistsError:
+                n += 1
 
     def write_json(self, name: str, data: Any) -> Path:
         out = self.path / name

@@ -45,6 +45,9 @@ def connect(req: Request, values: dict[str, Any]) -> Target:
         from deploy.cluster.controlplane import LocalCluster
 
         local = LocalCluster()
+        if not local.exists():
+            log("no local cluster yet: starting one with kwok fake nodes only (`./deploy.sh cluster up` starts one "
+                "with a real node too)")  # fmt: skip
         if not local.running():
             local.up(node_pools(values), log=log)
         return Target(kubeconfig=local.kubeconfig, context=None, local=True)

@@ -1,7 +1,7 @@
 """Follow a launched run of a workload (bench: a sweep) with watches, not polling: one on its pods, one
 on its Jobs, one on the Jobs' FailedCreate events (quota). Each runs in a thread
-(deploy/kube/watch.py `observe`: a list,
-then watches from its resourceVersion); all of them feed one queue, and only the
+(deploy/kube/streams.py `Watches`: a list, then watches from its resourceVersion, stopped and joined
+when following ends); all of them feed one queue, and only the
 main thread changes the tracker and the results file, so neither needs a lock.
 
 A Succeeded pod's log is read once, by a small pool of threads (the API server relays each read to
@@ -11,9 +11,7 @@ Objects stay JSON dicts (deploy/kube/watch.py) and the tracker holds one entry p
 does not grow with the number of events."""
 
 import contextlib
-import json
 import queue
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -23,6 +21,7 @@ from typing import Any
 
 from deploy.errors import ClusterError
 from deploy.kube import watch as kube
+from deploy.kube.streams import ATTEMPTS, Watches, backoff, refusal
 from deploy.workloads.indexes import config_index
 from deploy.workloads.kind import Workload
 from deploy.workloads.pending import event_time, failure_reason, job_failure, job_reasons, pod_reason
@@ -32,9 +31,6 @@ from deploy.workloads.tracker import Tracker
 WATCH_S = 60
 REFRESH_S = 0.25
 LOG_READERS = 8
-# Tries of a watch or a log read that fails (a dropped connection, an API server restart),
-# 1, 2, 4, 8, 16 s apart: half a minute of outage is ridden out.
-ATTEMPTS = 6
 
 
 @dataclass
@@ -161,11 +157,16 @@ class Follower:
             self.failed_create[name] = event
         self.tracker.group_reasons = job_reasons(list(self.failed_create.values()), self.job_groups)
 
-    def settle(self) -> None:
-        """Store each config that failed since the last call, with its reason."""
-        for index in self.tracker.take_failed():
+    def settle(self, look_up: Callable[[list[int]], dict[int, str]] | None = None) -> None:
+        """Store each config that failed since the last call, with its reason. `look_up(indexes)`: the
+        reasons of failed configs that have none yet, from their pods as they are now (a Job's failed index
+        can arrive before its pod's Failed event: they come by separate watches)."""
+        failed = self.tracker.take_failed()
+        unknown = [i for i in failed if i not in self.tracker.reasons]
+        found = look_up(unknown) if unknown and look_up else {}
+        for index in failed:
             group = next((g for g, indexes in self.run.groups.items() if index in indexes), "")
-            why = self.tracker.reasons.get(index, "failed (no reason known)")
+            why = self.tracker.reasons.get(index) or found.get(index) or "failed (no reason known)"
             self.store.fail(index, failure_record(group, self.run.configs.get(index, {}), why))
 
     def expire(self, deadline_s: float) -> None:
@@ -185,51 +186,7 @@ def _group_of_job(job_name: str | None, run: Followed) -> str | None:
     return None
 
 
-def backoff(stop: threading.Event, failures: int) -> None:
-    """1, 2, 4... s after the 1st, 2nd, 3rd... failure in a row; at once when following stops."""
-    stop.wait(2 ** (failures - 1))
-
-
-def _stream(
-    out: "queue.Queue[tuple[str, str, Any]]",
-    stop: threading.Event,
-    topic: str,
-    list_fn: Callable[..., Any],
-    namespace: str,
-    **selectors: str,
-) -> None:
-    """Each object of `kube.observe` to `out` as (topic, event type, object). A dropped connection
-    or an API server restart is retried, from a new list; ATTEMPTS failures in a row go to `out` as
-    ("error", topic, exception)."""
-    failures = 0
-    while not stop.is_set():
-        try:
-            for kind, obj in kube.observe(list_fn, namespace, timeout_s=WATCH_S, **selectors):
-                if stop.is_set():
-                    return
-                out.put((topic, kind, obj))
-                failures = 0
-        except Exception as err:  # the main thread reports it and stops
-            failures += 1
-            if failures >= ATTEMPTS:
-                out.put(("error", topic, err))
-                return
-            backoff(stop, failures)
-
-
 Rerun = Callable[[list[int]], dict[str, list[int]]]
-
-
-def refusal(err: Exception) -> str:
-    """One line from a failed API call: the status code and the server's own message."""
-    from kubernetes.client.rest import ApiException
-
-    if not isinstance(err, ApiException):
-        return f"{type(err).__name__}: {err}"[:300]
-    message = ""
-    with contextlib.suppress(ValueError, TypeError, AttributeError):
-        message = json.loads(err.body).get("message", "")
-    return f"{err.status} {message or err.reason or ''}".strip()[:300]
 
 
 def follow(
@@ -250,9 +207,15 @@ def follow(
 
     core, batch = client.CoreV1Api(api_client), client.BatchV1Api(api_client)
     follower = Follower(run, store, max_reruns if rerun else 0)
-    events: queue.Queue[tuple[str, str, Any]] = queue.Queue()
-    stop = threading.Event()
     selector = f"{run.workload.run_label}={run.name}"
+    watches = Watches(
+        run.namespace,
+        WATCH_S,
+        ("jobs", batch.list_namespaced_job, {"label_selector": selector}),
+        ("events", core.list_namespaced_event, {"field_selector": "involvedObject.kind=Job,reason=FailedCreate"}),
+        ("pods", core.list_namespaced_pod, {"label_selector": selector}),
+    )
+    events, stop = watches.events, watches.stop
 
     def read_log(index: int, pod: dict[str, Any]) -> None:
         """The pod's log to the queue, or None and why it could not be read: a refusal (4xx: the pod is
@@ -275,47 +238,48 @@ def follow(
                 backoff(stop, attempt)
         events.put(("log", str(index), (pod, text, why)))
 
-    streams = [
-        ("jobs", batch.list_namespaced_job, {"label_selector": selector}),
-        ("events", core.list_namespaced_event, {"field_selector": "involvedObject.kind=Job,reason=FailedCreate"}),
-        ("pods", core.list_namespaced_pod, {"label_selector": selector}),
-    ]
-    threads = [
-        threading.Thread(target=_stream, args=(events, stop, topic, fn, run.namespace), kwargs=kw, daemon=True)
-        for topic, fn, kw in streams
-    ]
+    def reasons_now(indexes: list[int]) -> dict[int, str]:
+        wanted, out = set(indexes), {}
+        with contextlib.suppress(Exception):  # the API server away: the reason stays unknown, as before
+            pods, _ = kube.list_all(core.list_namespaced_pod, run.namespace, label_selector=selector)
+            for pod in pods:
+                meta = pod.get("metadata") or {}
+                found = config_index(meta.get("labels"), meta.get("annotations"), run.groups, run.workload.group_label)
+                why = failure_reason(pod) if kube.get(pod, "status", "phase") == "Failed" else None
+                if found is not None and found[1] in wanted and why:
+                    out[found[1]] = why
+        return out
+
     if follower.complete():  # picked up again with every result stored: nothing to watch
         on_update(follower.tracker)
         return follower.tracker
     readers = ThreadPoolExecutor(LOG_READERS, thread_name_prefix="pod-log")
-    for t in threads:
-        t.start()
     ends = None if deadline_s is None else time.monotonic() + deadline_s
-    try:
-        on_update(follower.tracker)
-        while not follower.complete():
-            if ends is not None and time.monotonic() >= ends:
-                follower.expire(deadline_s or 0)
-                break
-            wait = REFRESH_S if ends is None else max(0.0, min(REFRESH_S, ends - time.monotonic()))
-            try:
-                item = events.get(timeout=wait)
-            except queue.Empty:
-                on_update(follower.tracker)
-                continue
-            while item is not None:  # a burst of events, then one display update
-                _dispatch(follower, item, lambda i, p: readers.submit(read_log, i, p))
-                item = events.get_nowait() if not events.empty() else None
-            if rerun is not None and follower.lost:
-                follower.add_groups(rerun(follower.take_lost()))
-            follower.settle()
+    with watches:
+        try:
             on_update(follower.tracker)
-        follower.settle()
-        on_update(follower.tracker)
-        return follower.tracker
-    finally:
-        stop.set()
-        readers.shutdown(wait=False, cancel_futures=True)
+            while not follower.complete():
+                if ends is not None and time.monotonic() >= ends:
+                    follower.expire(deadline_s or 0)
+                    break
+                wait = REFRESH_S if ends is None else max(0.0, min(REFRESH_S, ends - time.monotonic()))
+                try:
+                    item = events.get(timeout=wait)
+                except queue.Empty:
+                    on_update(follower.tracker)
+                    continue
+                while item is not None:  # a burst of events, then one display update
+                    _dispatch(follower, item, lambda i, p: readers.submit(read_log, i, p))
+                    item = events.get_nowait() if not events.empty() else None
+                if rerun is not None and follower.lost:
+                    follower.add_groups(rerun(follower.take_lost()))
+                follower.settle(reasons_now)
+                on_update(follower.tracker)
+            follower.settle(reasons_now)
+            on_update(follower.tracker)
+            return follower.tracker
+        finally:
+            readers.shutdown(wait=False, cancel_futures=True)
 
 
 def _dispatch(follower: Follower, item: tuple[str, str, Any], read: Callable[[int, dict[str, Any]], Any]) -> None:

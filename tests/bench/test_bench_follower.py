@@ -137,6 +137,28 @@ def test_failed_indexes_of_a_job_and_its_failed_create_events(tmp_path: Path) ->
     assert f.tracker.waiting(grace_s=0) == {"t4: quota exceeded benchmarks requests.nvidia.com/gpu=1": 2}
 
 
+def test_a_failed_index_seen_before_its_pod_s_failure_gets_the_pod_s_reason(tmp_path: Path) -> None:
+    """The Job's failedIndexes and the pod's Failed event come by separate watches, in either order: a config
+    failed by its Job with no reason yet takes it from its pod as it is now (seen in CI on a busy machine)."""
+    f = Follower(SWEEP, ResultStore(tmp_path))
+    meta = {"name": "s-a100", "labels": {GROUP_LABEL: "a100"}}
+    f.job("ADDED", {"metadata": meta, "status": {"failedIndexes": "0"}})
+    asked: list[list[int]] = []
+
+    def look_up(indexes: list[int]) -> dict[int, str]:
+        asked.append(indexes)
+        return {1: "exit 3: modelPath /models/missing.pt does not exist"}
+
+    f.settle(look_up)
+    assert asked == [[1]]
+    assert ResultStore(tmp_path).failed == {1: "exit 3: modelPath /models/missing.pt does not exist"}
+    # A reason known from the pod's own event is not looked up again.
+    f.pod("MODIFIED", pod("p-3", "a100", 1, "Failed", reason="DeadlineExceeded"))
+    f.job("MODIFIED", {"metadata": meta, "status": {"failedIndexes": "0,1"}})
+    f.settle(look_up)
+    assert asked == [[1]] and "deadline exceeded" in ResultStore(tmp_path).failed[3]
+
+
 def test_results_already_recorded_count_as_done(tmp_path: Path) -> None:
     store = ResultStore(tmp_path)
     store.record(0, {"result": {}})

@@ -220,7 +220,7 @@ def test_cluster_up_knows_an_environment_that_exists_only_as_a_template(shared_s
     one values loader (rendered) and adds its pool's fake node to the running cluster."""
     assert not (shared_suite.values / "staging.yaml").exists()
     env = {**os.environ, "KAIML_CHARTS_DIR": str(shared_suite.charts), "KAIML_VALUES_DIR": str(shared_suite.values)}
-    up = [sys.executable, "-m", "deploy", "cluster", "up", "-e", "staging", "--name", cluster.name]
+    up = [sys.executable, "-m", "deploy", "cluster", "up", "-e", "staging", "--name", cluster.name, "--no-real-node"]
     r = subprocess.run(up, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str(cluster.kubeconfig)

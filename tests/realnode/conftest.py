@@ -8,11 +8,10 @@ one paragraph that says what is missing: they never skip."""
 from collections.abc import Iterator
 
 import pytest
-import yaml
 from realnode_env import NAME, POOL, TAG, VALUES, RealCluster, cli
 
 from deploy.cluster.controlplane import LocalCluster
-from deploy.platform.nodepools import node_pools, union
+from deploy.platform.nodepools import node_pools
 from deploy.platform.values import load_environment
 
 
@@ -25,8 +24,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealCluster]:
     local = LocalCluster(NAME, real_node_pool=POOL)
     local.down()
-    extra = node_pools(yaml.safe_load(VALUES.read_text()))
-    pools = union(node_pools(load_environment("dev")), extra)
+    pools = node_pools(load_environment("dev"))  # real-cpu among them
     try:
         local.up(pools, log=lambda m: print(f"[realnode] {m}"))
         info = local.real_node().info()

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 import yaml
 from helmcli import helm
-from realnode_env import POOL, VALUES, RealCluster, real_pod
+from realnode_env import POOL, RealCluster, real_pod
 
 from deploy import tools
 from deploy.images import packaged
 from deploy.paths import CHARTS
 from deploy.platform import charts
+from deploy.platform.values import load_environment
 
 pytestmark = pytest.mark.realnode
 
@@ -91,7 +92,7 @@ def test_the_cache_enforces_its_password_in_a_real_container(
     registry, reference = image.split("/", 1)
     repository, tag = reference.rsplit(":", 1)
     charts.build_dependencies(tools.tool("helm"), [CHARTS / "platform-lib", CHARTS / "cache"])
-    real_globals = yaml.safe_load(VALUES.read_text())["global"]
+    real_pool = load_environment("dev")["global"]["nodePools"][POOL]
     values = tmp_path / "cache-values.yaml"
     values.write_text(
         yaml.safe_dump(
@@ -99,9 +100,8 @@ def test_the_cache_enforces_its_password_in_a_real_container(
                 "image": {"registry": registry, "repository": repository, "tag": tag},
                 "nodePool": POOL,
                 "auth": {"required": True},
-                # The real pool's definition (labels and taint) from the real-node values, as for the sweeps;
-                # only their `global` (the rest is the environment's, for the platform's releases).
-                "global": {**real_globals, "cacheAuth": {"existingSecret": "cache-auth"}},
+                # The real pool's definition (labels and taint): dev's, as for the sweeps.
+                "global": {"nodePools": {POOL: real_pool}, "cacheAuth": {"existingSecret": "cache-auth"}},
             }
         )
     )

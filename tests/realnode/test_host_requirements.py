@@ -33,7 +33,7 @@ def test_without_root_cluster_up_says_what_is_missing_and_starts_nothing() -> No
     env = {"PATH": "/usr/bin:/bin", "XDG_STATE_HOME": str(home), "HOME": str(home), "COLUMNS": "200"}
     try:
         done = subprocess.run(
-            [*cmd, "cluster", "up", "--name", "kaiml-no-root", "--real-node", "cpu-optimized"],
+            [*cmd, "cluster", "up", "--name", "kaiml-no-root"],  # the real node is the default
             cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert done.returncode != 0
@@ -41,7 +41,7 @@ def test_without_root_cluster_up_says_what_is_missing_and_starts_nothing() -> No
         assert "runs as root" in done.stderr
         # Only what is missing: the packages are installed (in /usr/sbin, outside this user's PATH).
         assert "Debian packages" not in done.stderr, done.stderr
-        assert "without --real-node" in done.stderr
+        assert "--no-real-node" in done.stderr
         assert not (home / "kai-ml-platform").exists(), "nothing was started or written"
     finally:
         shutil.rmtree(home, ignore_errors=True)
@@ -56,6 +56,29 @@ def test_a_real_node_pool_the_environment_lacks_is_refused_before_anything_start
     assert done.returncode != 0
     assert "--real-node nope" in done.stderr and "cpu-optimized" in done.stderr
     assert not (tmp_path / "kai-ml-platform").exists(), "nothing was started or written"
+
+
+def test_an_environment_without_the_default_real_pool_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path), "COLUMNS": "200"}
+    done = subprocess.run(
+        [sys.executable, "-m", "deploy", "cluster", "up", "--env", "staging", "--name", "kaiml-no-pool"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode != 0
+    message = " ".join(done.stderr.split())
+    assert "--real-node real-cpu" in message and "--no-real-node" in message, message
+    assert not (tmp_path / "kai-ml-platform").exists(), "nothing was started or written"
+
+
+def test_real_node_and_no_real_node_together_are_a_usage_error(tmp_path: Path) -> None:
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path), "COLUMNS": "200"}
+    done = subprocess.run(
+        [sys.executable, "-m", "deploy", "cluster", "up", "--real-node", "real-cpu", "--no-real-node"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 64  # the CLI's usage errors (EX_USAGE)
+    assert "give one of them" in done.stderr
+    assert not (tmp_path / "kai-ml-platform").exists()
 
 
 def test_a_node_network_another_cluster_holds_is_refused_and_left_alone() -> None:

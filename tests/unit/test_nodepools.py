@@ -47,3 +47,20 @@ def test_bad_pools_name_the_key(values: dict, message: str) -> None:
 def test_union_keeps_the_larger_pool() -> None:
     small, big = NodePool("a", {"k": "v"}, test_nodes=1), NodePool("a", {"k": "v"}, test_nodes=3)
     assert union({"a": small}, {"a": big}, {"a": small})["a"] is big
+
+
+def test_an_optional_pool_without_nodes_is_not_asked_for() -> None:
+    """dev's real-cpu (the local cluster's real node) has no node on a dev cluster elsewhere: `nodes` and the
+    deploy's preflight (tests/deploy: dev deploys with --missing-pools fail) accept that, and still ask for
+    every other pool's."""
+    from deploy.platform.nodecheck import check_nodes
+    from deploy.platform.values import load_environment
+
+    pools = node_pools(load_environment("dev"))
+    assert pools["real-cpu"].optional and pools["real-cpu"].test_nodes == 0
+    assert not any(p.optional for name, p in pools.items() if name != "real-cpu")
+    nodes = [{"metadata": {"name": n["metadata"]["name"], "labels": n["metadata"]["labels"]}, "spec": n["spec"]}
+             for n in fake_nodes(pools)]  # fmt: skip
+    report = check_nodes(nodes, pools, {})
+    assert report.pools["real-cpu"] == [] and report.empty == [] and report.ok
+    assert check_nodes(nodes[1:], pools, {}).empty == [nodes[0]["metadata"]["name"].rsplit("-", 1)[0]]

@@ -5,7 +5,6 @@ after the install, every rank must start (Running) within the run's start timeou
 releases the whole run and reports which ranks waited and why (the shared pending reasons)."""
 
 import queue
-import threading
 import time
 from collections import defaultdict
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 from kubernetes.utils.quantity import parse_quantity
 
 from deploy.kube import watch as kube
+from deploy.kube.streams import ATTEMPTS, Watches, refusal
 from deploy.platform.nodepools import GPU_RESOURCE, node_pools
 from deploy.workloads.indexes import config_index
 from deploy.workloads.pending import explain as explain_message
@@ -174,19 +174,6 @@ def check_nodes(api_client: Any, values: dict[str, Any], release: str) -> None:
         )
 
 
-def _stream(
-    out: "queue.Queue[tuple[str, Any]]", stop: threading.Event, list_fn: Any, namespace: str, selector: str
-) -> None:
-    while not stop.is_set():
-        try:
-            for kind, obj in kube.observe(list_fn, namespace, timeout_s=WATCH_S, label_selector=selector):
-                if stop.is_set():
-                    return
-                out.put((kind, obj))
-        except Exception:  # a dropped watch: list again after a breath (the deadline still holds)
-            stop.wait(1.0)
-
-
 def wait_started(api_client: Any, values: dict[str, Any], namespace: str, release: str) -> str | None:
     """Watch the run's pods until every rank has started (None) or the start timeout passes: then why,
     naming each rank that waited and its reason."""
@@ -198,29 +185,27 @@ def wait_started(api_client: Any, values: dict[str, Any], namespace: str, releas
     ranks = {i for indexes in groups.values() for i in indexes}
     selector = f"{INSTANCE_LABEL}={release},{RUN_LABEL}={name}"
     timeout = float(values.get("startTimeoutSeconds", 300))
-    events: queue.Queue[tuple[str, Any]] = queue.Queue()
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=_stream, args=(events, stop, core.list_namespaced_pod, namespace, selector), daemon=True
-    )
-    thread.start()
     started: set[int] = set()
+    failed: Exception | None = None
     ends = time.monotonic() + timeout
-    try:
+    with Watches(namespace, WATCH_S, ("pods", core.list_namespaced_pod, {"label_selector": selector})) as watches:
         while started != ranks:
             left = ends - time.monotonic()
             if left <= 0:
                 break
             try:
-                kind, pod = events.get(timeout=min(left, 0.5))
+                topic, kind, pod = watches.events.get(timeout=min(left, 0.5))
             except queue.Empty:
                 continue
+            if topic == "error":  # the watch failed ATTEMPTS times in a row: the start cannot be seen
+                failed = pod
+                break
             meta = pod.get("metadata") or {}
             found = config_index(meta.get("labels"), meta.get("annotations"), groups, GROUP_LABEL)
             if found is not None and kind != "DELETED" and kube.get(pod, "status", "phase") in STARTED:
                 started.add(found[1])
-    finally:
-        stop.set()
+    if failed is not None:
+        return f"its start could not be seen: the watch of its pods failed {ATTEMPTS} times ({refusal(failed)})"
     if started == ranks:
         return None
     waiting = sorted(ranks - started)
