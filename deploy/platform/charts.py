@@ -2,6 +2,7 @@
 dependencies (the platform-lib library chart) must be rebuilt with `helm dependency build`, and the
 Kubernetes version floor that the charts' `kubeVersion` sets."""
 
+import fcntl
 import hashlib
 import re
 import subprocess
@@ -95,13 +96,21 @@ def build_dependencies(helm: Path, chart_dirs: Iterable[Path], log: Callable[[st
     stale = [c for c in build_order(chart_dirs) if dependencies_stale(c)]
     if stale and log:
         log(f"packaging chart dependencies of {', '.join(c.name for c in stale)}")
+    rebuilt = []
     for chart_dir in stale:
-        done = subprocess.run(
-            [str(helm), "dependency", "update", "--skip-refresh", str(chart_dir)], capture_output=True, text=True
-        )
+        # Another process may be packaging the same chart (a second command, a parallel test): helm's temporary
+        # folder in the chart is not its own then. One at a time, holding a lock on the chart's Chart.yaml.
+        with open(chart_dir / "Chart.yaml", "rb") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            if not dependencies_stale(chart_dir):  # the other one did it
+                continue
+            done = subprocess.run(
+                [str(helm), "dependency", "update", "--skip-refresh", str(chart_dir)], capture_output=True, text=True
+            )
         if done.returncode != 0:
             raise ChartError(f"`helm dependency update {chart_dir}` failed: {done.stderr.strip()}")
-    return stale
+        rebuilt.append(chart_dir)
+    return rebuilt
 
 
 # `kubeVersion: ">=1.33.0-0"`: the lowest Kubernetes minor a chart installs on.

@@ -166,7 +166,9 @@ class Follower:
         found = look_up(unknown) if unknown and look_up else {}
         for index in failed:
             group = next((g for g, indexes in self.run.groups.items() if index in indexes), "")
-            why = self.tracker.reasons.get(index) or found.get(index) or "failed (no reason known)"
+            if index in found:
+                self.tracker.reasons[index] = found[index]  # the summary says it too
+            why = self.tracker.reasons.get(index, "failed (no reason known)")
             self.store.fail(index, failure_record(group, self.run.configs.get(index, {}), why))
 
     def expire(self, deadline_s: float) -> None:

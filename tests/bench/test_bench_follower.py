@@ -152,6 +152,7 @@ def test_a_failed_index_seen_before_its_pod_s_failure_gets_the_pod_s_reason(tmp_
     f.settle(look_up)
     assert asked == [[1]]
     assert ResultStore(tmp_path).failed == {1: "exit 3: modelPath /models/missing.pt does not exist"}
+    assert f.tracker.reasons[1] == "exit 3: modelPath /models/missing.pt does not exist"  # for the summary
     # A reason known from the pod's own event is not looked up again.
     f.pod("MODIFIED", pod("p-3", "a100", 1, "Failed", reason="DeadlineExceeded"))
     f.job("MODIFIED", {"metadata": meta, "status": {"failedIndexes": "0,1"}})

@@ -15,6 +15,7 @@ TOLERANCE = 0.25
 ATTEMPTS = 3
 
 
+@pytest.mark.timing
 def test_runner_agrees_with_torch_benchmark_timer() -> None:
     # About a millisecond per call: long enough that timer overheads vanish, short enough to be fast.
     spec = LatencySpec(model="mlp", batch_size=32, input_shape=(256,), model_args={"hidden": 512, "layers": 2})
