@@ -50,8 +50,9 @@ class Target:
         self.proc.wait(10)
 
 
-def run_loadgen(url: str, *args: str) -> tuple[dict, float]:
-    """One `loadgen run` (live view off); its summary and wall time."""
+def run_loadgen(url: str, *args: str, ends: list[int] | None = None) -> tuple[dict, float]:
+    """One `loadgen run` (live view off); its summary and wall time. `ends`, when given, gets the end time (ns) of
+    each profiling request that succeeded, from the per-request records."""
     with tempfile.TemporaryDirectory() as artifacts:
         start = time.monotonic()
         proc = subprocess.run(
@@ -78,7 +79,14 @@ def run_loadgen(url: str, *args: str) -> tuple[dict, float]:
         wall = time.monotonic() - start
         if proc.returncode != 0:
             raise SystemExit(f"loadgen failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-        return json.loads((Path(artifacts) / "bench" / "profile_export_aiperf.json").read_text()), wall
+        folder = Path(artifacts) / "bench"
+        if ends is not None:
+            for line in (folder / "profile_export.jsonl").read_text().splitlines():
+                record = json.loads(line)
+                meta = record["metadata"]
+                if meta["benchmark_phase"] == "profiling" and record["error"] is None:
+                    ends.append(meta["request_end_ns"])
+        return json.loads((folder / "profile_export_aiperf.json").read_text()), wall
 
 
 def load_average() -> str:
