@@ -300,9 +300,9 @@ def logs_cmd(
             else:
                 typer.echo(podlogs.read(cluster.api_client, TRAIN, namespace, pod, tail) or "", nl=False)
             return
-    kept = sorted((folder / podlogs.LOGS).glob("*.log"), key=lambda p: p.stat().st_mtime)
+    kept = sorted((folder / TRAIN.logs_dir).glob("*.log"), key=lambda p: p.stat().st_mtime)
     if not kept:
-        raise PlanError(f"training run {name} has no pod now and no kept log in {folder / podlogs.LOGS}.")
+        raise PlanError(f"training run {name} has no pod now and no kept log in {folder / TRAIN.logs_dir}.")
     _print_file(kept[-1], tail, follow and _alive(info.get("pid")), info.get("pid"))
 
 
@@ -351,7 +351,7 @@ def artifacts_cmd(
         except ClusterError as err:
             if credentials_env_file is None:
                 raise
-            log(f"the cluster does not answer ({err}): the logs are the ones kept in {folder / podlogs.LOGS}")
+            log(f"the cluster does not answer ({err}): the logs are the ones kept in {folder / TRAIN.logs_dir}")
     if credentials_env_file is not None:
         keys = _keys(credentials_env_file)
     elif cluster is not None:
@@ -364,7 +364,7 @@ def artifacts_cmd(
     written = download(store, job_name(name), keys, into)
     if cluster is not None:
         podlogs.save(cluster.api_client, TRAIN, TRAIN.namespace(values, cluster.release_namespace), name, folder)
-    for path in sorted((folder / podlogs.LOGS).glob("*.log")):
+    for path in sorted((folder / TRAIN.logs_dir).glob("*.log")):
         (into / "logs").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, into / "logs" / path.name)
         written.append(into / "logs" / path.name)

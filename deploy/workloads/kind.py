@@ -76,7 +76,9 @@ class Workload:
     # namespace included, live only while it runs. Not after --no-follow: `follow` or `delete` ends it.
     remove_after_follow: bool = False
     creates_namespace: bool = False  # its chart makes the namespace its pods run in (the release lives elsewhere)
-    keep_logs: bool = False  # delete/stop first saves the pods' logs to the run folder (few, long pods)
+    keep_logs: bool = False  # delete/stop (and the removal after following) first save the pods' logs
+    logs_dir: str = "logs"  # where in the run folder they go
+    log_filter: Callable[[str], str] | None = None  # a kept log's text, e.g. without what was written home already
     # A running pod's log (its last lines) -> its steps, shown as a bar while following (few, long pods);
     # None while the log has no progress yet.
     progress: "Callable[[str], Step | None] | None" = None

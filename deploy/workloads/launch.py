@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy.console import console, log
+from deploy.console import console, log, warning
 from deploy.errors import PlacementError, PlanError
 from deploy.kube import watch as kube
 from deploy.kube.helm import Helm
@@ -210,6 +210,7 @@ def _follow(cluster: Cluster, workload: Workload, values: Values, store: ResultS
     try:
         return _follow_run(cluster, workload, values, store)
     finally:
+        _keep_logs(cluster, workload, name, values)
         if release.uninstall(cluster.helm, workload, name, cluster.release_namespace, cluster.timeout):
             log(f"uninstalled {workload.release(name)} and the objects it made; results kept in {store.path.parent}")
 
@@ -294,14 +295,25 @@ def status(cluster: Cluster, workload: Workload, name: str, env_values: Values) 
     return namespace, run_status(cluster.api_client, workload, namespace, name, store.recorded, known, store.failed)
 
 
+def _keep_logs(cluster: Cluster, workload: Workload, name: str, values: Values) -> None:
+    """The run's pods' logs into its folder before its release (and, for some, its namespace) goes. Advisory: a
+    log that cannot be read is a warning, never a reason to keep the release."""
+    if not workload.keep_logs:
+        return
+    folder = workload.folder(cluster.runs_root, name)
+    try:
+        kept = podlogs.save(cluster.api_client, workload, workload.namespace(values, cluster.release_namespace), name,
+                            folder)  # fmt: skip
+    except Exception as err:
+        warning(f"the pods' logs were not kept ({type(err).__name__}: {str(err)[:200]})")
+        return
+    if kept:
+        log(f"kept {len(kept)} pod logs in {kept[0].parent}")
+
+
 def delete(cluster: Cluster, workload: Workload, name: str) -> bool:
     """Uninstall the run's release (its Jobs and pods go; the run folder stays, with the pods' logs when the
     workload keeps them). False: none installed."""
     if workload.keep_logs and release.installed(cluster.helm, workload, name, cluster.release_namespace):
-        folder = workload.folder(cluster.runs_root, name)
-        values = launched_values(folder) or {}
-        kept = podlogs.save(cluster.api_client, workload, workload.namespace(values, cluster.release_namespace), name,
-                            folder)  # fmt: skip
-        if kept:
-            log(f"kept {len(kept)} pod logs in {kept[0].parent}")
+        _keep_logs(cluster, workload, name, launched_values(workload.folder(cluster.runs_root, name)) or {})
     return release.uninstall(cluster.helm, workload, name, cluster.release_namespace, cluster.timeout)

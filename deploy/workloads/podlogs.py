@@ -1,5 +1,5 @@
 """The logs of a run's pods: read (whole, or the last lines), followed, and kept in the run folder
-(runs/<workload>-<run>/logs/<pod>.log) before its release goes, so that `stop`/`delete` and TTL lose none."""
+(runs/<workload>-<run>/<its logs_dir>/<pod>.log) before its release goes, so that `stop`/`delete` and TTL lose none."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -7,8 +7,6 @@ from typing import Any
 
 from deploy.kube import watch as kube
 from deploy.workloads.kind import Workload
-
-LOGS = "logs"
 
 
 def pods(api_client: Any, workload: Workload, namespace: str, run: str) -> list[dict[str, Any]]:
@@ -57,14 +55,17 @@ def stream(api_client: Any, workload: Workload, namespace: str, pod: str, tail: 
 
 
 def save(api_client: Any, workload: Workload, namespace: str, run: str, folder: Path) -> list[Path]:
-    """Each of the run's pods' logs to folder/logs/<pod>.log (a pod without a log is left out)."""
+    """Each of the run's pods' logs to folder/<workload.logs_dir>/<pod>.log, through the workload's filter (a pod
+    without a log is left out)."""
     kept = []
     for pod in pods(api_client, workload, namespace, run):
         name = kube.get(pod, "metadata", "name")
         text = read(api_client, workload, namespace, name)
         if text is None:
             continue
-        path = folder / LOGS / f"{name}.log"
+        if workload.log_filter is not None:
+            text = workload.log_filter(text)
+        path = folder / workload.logs_dir / f"{name}.log"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         kept.append(path)

@@ -136,6 +136,12 @@ def test_load_follow_brings_the_exports_and_the_records_home(
     assert (artifacts / "profile_export_aiperf.csv").read_text().startswith("Metric,")
     assert json.loads((artifacts / "READY").read_text())["ok"] is True
     assert "LOADGEN_RESULT" in (artifacts / "logs" / "loadgen.log").read_text()
+    # Every pod's log came home before the namespace went, less the records (they are in the JSONL).
+    kept = {p.name: p.read_text() for p in (artifacts / "logs").glob("*.log") if p.name != "loadgen.log"}
+    for role in ("controller", "worker", "record-processor"):
+        assert any(role in name for name in kept), (role, sorted(kept))
+    assert all("LOADGEN_RESULT" in text and "LOADGEN_RECORDS" not in text for text in kept.values())
+    assert "kept " in followed.stderr and " pod logs in " in followed.stderr
 
     shown = cli(None, runs, "load", "results", "logs")
     assert shown.returncode == 0, shown.stderr

@@ -79,6 +79,10 @@ def test_a_load_run_in_real_pods_accounts_for_every_request(real_cluster: RealCl
     lines = (artifacts / "profile_export.jsonl").read_text().splitlines()
     assert sorted(json.loads(line)["metadata"]["session_num"] for line in lines) == list(range(REQUESTS))
     assert {f.name for f in artifacts.iterdir()} >= {"profile_export_aiperf.csv", "READY", "logs"}
+    # Each role's own log, from its real container, came home before the namespace went.
+    kept = {p.name: p.read_text() for p in (artifacts / "logs").glob("*.log") if p.name != "loadgen.log"}
+    assert len([n for n in kept if "-worker-" in n]) == 2 and len([n for n in kept if "record-processor" in n]) == 1
+    assert all("LOADGEN_RECORDS" not in text for text in kept.values())
 
     assert "uninstalled load-real" in done.stderr
     real_cluster.kubectl("wait", "--for=delete", "namespace/load-real", "--timeout=120s")

@@ -7,6 +7,7 @@ from typing import Any
 from deploy.errors import PlanError
 from deploy.workloads.kind import Values, Workload
 from deploy.workloads.load import results
+from loadgen import export
 from loadgen.export import find_result
 
 # The label the chart puts on the namespace it creates: whose run it is.
@@ -54,4 +55,9 @@ LOAD = Workload(
     preflight=check_namespace,
     remove_after_follow=True,
     creates_namespace=True,
+    # Every pod's log (controller, workers, record processors) comes home beside the exports before the namespace
+    # goes; the per-request records in the controller's are in profile_export.jsonl already.
+    keep_logs=True,
+    logs_dir=f"{results.ARTIFACTS}/logs",
+    log_filter=export.without_records,
 )
