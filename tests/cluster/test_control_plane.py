@@ -3,14 +3,13 @@ PodSecurity), the scheduler with taints and GPU capacity, and the Job controller
 
 import json
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from deploy.cluster.controlplane import LocalCluster, _versions
+from deploy.cluster.controlplane import _versions
 from deploy.paths import REPO
 
 pytestmark = pytest.mark.cluster
@@ -26,29 +25,6 @@ RESTRICTED_CONTAINER = {
         "seccompProfile": {"type": "RuntimeDefault"},
     },
 }
-
-
-@pytest.fixture(scope="module")
-def api(cluster: LocalCluster) -> client.ApiClient:
-    return cluster.api_client()
-
-
-@pytest.fixture
-def namespace(api: client.ApiClient) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    core = client.CoreV1Api(api)
-    core.create_namespace({"metadata": {"name": name}})
-    wait_for(lambda: _default_sa(core, name), "the namespace's default ServiceAccount")
-    yield name
-    core.delete_namespace(name)
-
-
-def _default_sa(core: client.CoreV1Api, ns: str) -> bool:
-    try:
-        core.read_namespaced_service_account("default", ns)
-        return True
-    except ApiException:
-        return False
 
 
 def wait_for(check: Callable[[], object], what: str, timeout: float = 60) -> object:

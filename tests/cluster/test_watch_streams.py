@@ -4,32 +4,15 @@ Each watch here is opened for 60 s, so a thread that is still alive after the 10
 stopped by the stop but would have waited for the server."""
 
 import threading
-import uuid
-from collections.abc import Iterator
 
 import pytest
 from kubernetes import client
 
-from deploy.cluster.controlplane import LocalCluster
 from deploy.kube import watch as kube
 from deploy.kube.streams import Stop, Stopped, Watches
 from deploy.workloads.load.live import LiveView
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture(scope="module")
-def api(cluster: LocalCluster) -> client.ApiClient:
-    return cluster.api_client()
-
-
-@pytest.fixture
-def namespace(api: client.ApiClient) -> Iterator[str]:
-    name = f"w-{uuid.uuid4().hex[:8]}"
-    core = client.CoreV1Api(api)
-    core.create_namespace({"metadata": {"name": name}})
-    yield name
-    core.delete_namespace(name)
 
 
 def _threads(prefix: str) -> list[threading.Thread]:

@@ -12,7 +12,7 @@ import pytest
 
 from deploy.cluster import hostcheck
 from deploy.cluster.nodenet import NodeNetwork
-from deploy.errors import ClusterError
+from deploy.errors import EX_USAGE, ClusterError
 from deploy.paths import REPO
 
 pytestmark = pytest.mark.realnode
@@ -47,38 +47,29 @@ def test_without_root_cluster_up_says_what_is_missing_and_starts_nothing() -> No
         shutil.rmtree(home, ignore_errors=True)
 
 
-def test_a_real_node_pool_the_environment_lacks_is_refused_before_anything_starts(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "code", "said"),
+    [
+        # A pool the environment lacks: named, with the pools it has.
+        (["--real-node", "nope"], ClusterError.exit_code, ["--real-node nope", "cpu-optimized", "--no-real-node"]),
+        # The default pool (dev's real-cpu) in an environment without it: the way out named.
+        (["--env", "staging"], ClusterError.exit_code, ["--real-node real-cpu", "--no-real-node"]),
+        (["--real-node", "real-cpu", "--no-real-node"], EX_USAGE, ["give one of them"]),
+    ],
+    ids=["unknown-pool", "env-without-the-default-pool", "both-flags"],
+)
+def test_a_real_node_that_cannot_be_made_is_refused_before_anything_starts(
+    tmp_path: Path, args: list[str], code: int, said: list[str]
+) -> None:
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path), "COLUMNS": "200"}
     done = subprocess.run(
-        [sys.executable, "-m", "deploy", "cluster", "up", "--name", "kaiml-no-pool", "--real-node", "nope"],
+        [sys.executable, "-m", "deploy", "cluster", "up", "--name", "kaiml-no-pool", *args],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert done.returncode != 0
-    assert "--real-node nope" in done.stderr and "cpu-optimized" in done.stderr
-    assert not (tmp_path / "kai-ml-platform").exists(), "nothing was started or written"
-
-
-def test_an_environment_without_the_default_real_pool_is_refused_with_the_way_out(tmp_path: Path) -> None:
-    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path), "COLUMNS": "200"}
-    done = subprocess.run(
-        [sys.executable, "-m", "deploy", "cluster", "up", "--env", "staging", "--name", "kaiml-no-pool"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode != 0
     message = " ".join(done.stderr.split())
-    assert "--real-node real-cpu" in message and "--no-real-node" in message, message
+    assert done.returncode == code, message
+    assert all(words in message for words in said), message
     assert not (tmp_path / "kai-ml-platform").exists(), "nothing was started or written"
-
-
-def test_real_node_and_no_real_node_together_are_a_usage_error(tmp_path: Path) -> None:
-    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path), "COLUMNS": "200"}
-    done = subprocess.run(
-        [sys.executable, "-m", "deploy", "cluster", "up", "--real-node", "real-cpu", "--no-real-node"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 64  # the CLI's usage errors (EX_USAGE)
-    assert "give one of them" in done.stderr
-    assert not (tmp_path / "kai-ml-platform").exists()
 
 
 def test_a_node_network_another_cluster_holds_is_refused_and_left_alone() -> None:
