@@ -54,13 +54,13 @@ def up(
     folders = o.folders()
     values = environment_values(Inputs(env=env, local=True), folders["values_dir"], folders["charts_dir"])
     cluster = LocalCluster(name)
-    cluster.real_node_pool = None if no_real_node else real_node or _default_real_pool(cluster, env)
+    cluster.real_node_pool = None if no_real_node else real_node or _default_real_pool(cluster)
     cluster.up(node_pools(values), log=log)
     typer.echo(cluster.kubeconfig)
     log(f"use it with: export KUBECONFIG={cluster.kubeconfig}")
 
 
-def _default_real_pool(cluster: LocalCluster, env: str) -> str | None:
+def _default_real_pool(cluster: LocalCluster) -> str | None:
     """A new cluster gets the real node in DEFAULT_REAL_POOL; an existing one keeps what it has (a real node
     added to a cluster created without one would lack the API server's in-cluster address)."""
     if not cluster.exists():

@@ -210,7 +210,10 @@ def _follow(cluster: Cluster, workload: Workload, values: Values, store: ResultS
     try:
         return _follow_run(cluster, workload, values, store)
     finally:
-        _keep_logs(cluster, workload, name, values)
+        try:
+            _keep_logs(cluster, workload, name, values)
+        except Exception as err:  # the run is over: its namespace must not outlive it for want of a log
+            warning(f"the pods' logs were not kept ({type(err).__name__}: {str(err)[:200]})")
         if release.uninstall(cluster.helm, workload, name, cluster.release_namespace, cluster.timeout):
             log(f"uninstalled {workload.release(name)} and the objects it made; results kept in {store.path.parent}")
 
@@ -296,17 +299,12 @@ def status(cluster: Cluster, workload: Workload, name: str, env_values: Values) 
 
 
 def _keep_logs(cluster: Cluster, workload: Workload, name: str, values: Values) -> None:
-    """The run's pods' logs into its folder before its release (and, for some, its namespace) goes. Advisory: a
-    log that cannot be read is a warning, never a reason to keep the release."""
+    """The run's pods' logs into its folder before its release (and, for some, its namespace) goes."""
     if not workload.keep_logs:
         return
     folder = workload.folder(cluster.runs_root, name)
-    try:
-        kept = podlogs.save(cluster.api_client, workload, workload.namespace(values, cluster.release_namespace), name,
-                            folder)  # fmt: skip
-    except Exception as err:
-        warning(f"the pods' logs were not kept ({type(err).__name__}: {str(err)[:200]})")
-        return
+    kept = podlogs.save(cluster.api_client, workload, workload.namespace(values, cluster.release_namespace), name,
+                        folder)  # fmt: skip
     if kept:
         log(f"kept {len(kept)} pod logs in {kept[0].parent}")
 
